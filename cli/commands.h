@@ -1,0 +1,12 @@
+// The `lathe` subcommands. Each cli/<name>.cpp registers one (flags + a callback that calls
+// the libraries); main.cpp wires them up. No logic here that a test would want to reach.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace lathe::cli {
+
+void register_tokenize(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_init_model(CLI::App& app);
+
+}  // namespace lathe::cli

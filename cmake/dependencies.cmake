@@ -1,0 +1,14 @@
+# Every dependency is a Debian package installed by scripts/setup.sh; an official LibTorch 2.x
+# distribution works too (-DCMAKE_PREFIX_PATH=/path/to/libtorch).
+find_package(Torch REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+
+# Torch's own flags (e.g. -D_GLIBCXX_USE_CXX11_ABI) must reach every target that includes it.
+set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")

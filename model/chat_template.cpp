@@ -1,0 +1,2 @@
+// placeholder until the chat template implementation lands
+#include "model/chat_template.h"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian packages), then configures and builds build/ in Release.
+# Idempotent: a second run only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  cmake g++ make pkg-config
+  libtorch-dev            # LibTorch 1.13 (CPU)
+  libopenblas0-pthread    # not optional: the reference BLAS is ~50x slower for fp32 matmul
+  libsentencepiece-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
+  libsqlite3-dev libcpp-httplib-dev googletest libgtest-dev
+  python3-torch           # bench/reference: the same model in plain PyTorch eager
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# LibTorch must use OpenBLAS (pthread build), not the reference BLAS.
+if command -v update-alternatives >/dev/null; then
+  blas=$(ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 2>/dev/null || true)
+  if [ -n "$blas" ]; then
+    ${SUDO:-} update-alternatives --set libblas.so.3-x86_64-linux-gnu "$blas" >/dev/null 2>&1 || true
+  fi
+fi
+
+jobs=${LATHE_JOBS:-$(nproc)}
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${LATHE_CMAKE_ARGS:-} >/dev/null
+cmake --build build -j "$jobs"

@@ -1,0 +1,32 @@
+// Helpers shared by the test suites: where the shared fixtures are, and temporary folders.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+namespace lathe::testing {
+
+// ../shared/fixtures/<relative> from the project root (tests run there), or nullopt.
+std::optional<std::string> fixture_path(const std::string& relative);
+
+// Skips the current test with a clear message when a fixture is absent.
+#define LATHE_REQUIRE_FIXTURE(var, relative)                                          \
+  auto var##_opt = ::lathe::testing::fixture_path(relative);                          \
+  if (!var##_opt) GTEST_SKIP() << "../shared/fixtures/" << (relative)                 \
+                               << " is absent (a clone without ../shared); skipping"; \
+  const std::string var = *var##_opt
+
+// A fresh, empty directory under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace lathe::testing
