@@ -334,6 +334,23 @@ TEST_F(TrainedTokenizer, LlamaThreeAndGptTwoPatternsLoad) {
   }
 }
 
+TEST_F(TrainedTokenizer, IgnoreMergesTakesVocabularyWordsWhole) {
+  // Llama-3 sets model.ignore_merges: a pre-token that is a vocabulary entry is one id even
+  // when the merges would not build it. "Ġzq" is added with no merge producing it.
+  json tj = json::parse(read_file(dir_.file("tokenizer.json")));
+  const int32_t n = tokenizer_->vocab_size();
+  tj["model"]["vocab"]["Ġzq"] = n;
+  write_file(dir_.file("tokenizer.json"), tj.dump());
+  EXPECT_GT(load_bpe_tokenizer(dir_.path())->encode("a zq").size(), 2u);
+  tj["model"]["ignore_merges"] = true;
+  write_file(dir_.file("tokenizer.json"), tj.dump());
+  auto tokenizer = load_bpe_tokenizer(dir_.path());
+  const auto ids = tokenizer->encode("a zq");
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[1], n);
+  EXPECT_EQ(tokenizer->decode(ids), "a zq");
+}
+
 // --- bad input ---
 
 class BadTokenizerJson : public TrainedTokenizer {
