@@ -198,7 +198,7 @@ TEST(Safetensors, EveryMalformedHeaderIsAnErrorNamingFileAndTensor) {
        {"tensor 'w': data_offsets [0, 12] do not match shape [4] x F32 (16 bytes)"}},
       {"shape_overflow",
        R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4611686018427387904], "data_offsets": [0, 4]}})", 4,
-       {"'w'", "overflowing"}},
+       {"'w'", "over 2^64"}},
       {"overlap",
        R"({"v": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
            "w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
