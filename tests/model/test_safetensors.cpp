@@ -359,6 +359,13 @@ TEST(Checkpoint, ShardedRoundTripWritesIndexAndShards) {
   EXPECT_EQ(reader.entry("model.layers.0.weight").shape, std::vector<int64_t>{10});
   EXPECT_EQ(fs::path(reader.file_of("model.layers.2.weight")).filename(), "model-00002-of-00003.safetensors");
 
+  // Re-sharding differently removes the old shards (and model.safetensors never shadows).
+  save_checkpoint_tensors(dir.path(), tensors, /*max_shard_bytes=*/120);  // 3 + 2 tensors
+  EXPECT_TRUE(fs::exists(dir.file("model-00002-of-00002.safetensors")));
+  EXPECT_FALSE(fs::exists(dir.file("model-00001-of-00003.safetensors")));
+  EXPECT_FALSE(fs::exists(dir.file("model-00003-of-00003.safetensors")));
+  EXPECT_EQ(CheckpointReader(dir.path()).names().size(), 5u);
+
   // Saving unsharded into the same folder removes the shards and index.
   save_checkpoint_tensors(dir.path(), tensors);
   EXPECT_FALSE(fs::exists(dir.file("model.safetensors.index.json")));
