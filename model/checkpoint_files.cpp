@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <regex>
 #include <set>
 
 #include "core/atomic_file.h"
@@ -28,9 +28,15 @@ std::string shard_name(size_t i, size_t n) {
   return buffer;
 }
 
+// "model-DDDDD-of-DDDDD.safetensors", the names shard_name() produces.
 bool is_shard_name(const std::string& name) {
-  static const std::regex pattern("model-[0-9]{5}-of-[0-9]{5}\\.safetensors");
-  return std::regex_match(name, pattern);
+  const std::string expected = shard_name(0, 0);
+  if (name.size() != expected.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const bool digit_slot = expected[i] == '0';
+    if (digit_slot ? !std::isdigit(static_cast<unsigned char>(name[i])) : name[i] != expected[i]) return false;
+  }
+  return true;
 }
 
 // Removes the weight files of a previous save that the new layout does not use.
@@ -121,7 +127,10 @@ bool CheckpointReader::contains(const std::string& name) const { return index_.c
 std::string CheckpointReader::file_of(const std::string& name) const {
   auto it = index_.find(name);
   if (it == index_.end()) {
-    const std::string where = files_.size() == 1 ? files_[0]->path() : "checkpoint";
+    // Name the file for a single-file checkpoint, the folder for a sharded one.
+    const std::string where = files_.empty()       ? std::string("checkpoint")
+                              : files_.size() == 1 ? files_[0]->path()
+                                                   : fs::path(files_[0]->path()).parent_path().string();
     fail(where + ": tensor '" + name + "' not found (" + std::to_string(index_.size()) + " tensors)");
   }
   return files_[it->second]->path();

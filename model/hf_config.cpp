@@ -96,7 +96,7 @@ class Reader {
   double double_or(const char* key, double fallback) const { return opt_double(key).value_or(fallback); }
   double positive_double(const char* key, double fallback) const {
     const double v = double_or(key, fallback);
-    if (!(v > 0) || !std::isfinite(v)) fail_key(key, "must be a positive number, got " + std::to_string(v));
+    if (!(v > 0) || !std::isfinite(v)) fail_key(key, "must be a positive number, got " + json(v).dump());
     return v;
   }
 

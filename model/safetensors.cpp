@@ -93,6 +93,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 std::string json_type_name(const nlohmann::json& v) {
   if (v.is_number_float()) return "a non-integer number";
   if (v.is_number()) return "a number";
+  if (v.is_array() || v.is_object()) return std::string("an ") + v.type_name();
   return std::string("a ") + v.type_name();
 }
 
@@ -239,7 +240,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       }
       if (overflow || entry.end - entry.begin != expected_bytes) {
         bad_tensor(offsets_text + " do not match shape " + shape_text(entry.shape) + " x " + entry.dtype +
-                   " (" + (overflow ? std::string("overflowing") : std::to_string(expected_bytes)) + " bytes)");
+                   " (" + (overflow ? std::string("over 2^64") : std::to_string(expected_bytes)) + " bytes)");
       }
       entries_.emplace(name, std::move(entry));
     }

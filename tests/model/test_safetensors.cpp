@@ -198,7 +198,7 @@ TEST(Safetensors, EveryMalformedHeaderIsAnErrorNamingFileAndTensor) {
        {"tensor 'w': data_offsets [0, 12] do not match shape [4] x F32 (16 bytes)"}},
       {"shape_overflow",
        R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4611686018427387904], "data_offsets": [0, 4]}})", 4,
-       {"'w'", "overflowing"}},
+       {"'w'", "over 2^64"}},
       {"overlap",
        R"({"v": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
            "w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
@@ -358,6 +358,13 @@ TEST(Checkpoint, ShardedRoundTripWritesIndexAndShards) {
   for (const auto& [name, t] : tensors) EXPECT_TRUE(torch::equal(reader.load(name), t)) << name;
   EXPECT_EQ(reader.entry("model.layers.0.weight").shape, std::vector<int64_t>{10});
   EXPECT_EQ(fs::path(reader.file_of("model.layers.2.weight")).filename(), "model-00002-of-00003.safetensors");
+
+  // Re-sharding differently removes the old shards (and model.safetensors never shadows).
+  save_checkpoint_tensors(dir.path(), tensors, /*max_shard_bytes=*/120);  // 3 + 2 tensors
+  EXPECT_TRUE(fs::exists(dir.file("model-00002-of-00002.safetensors")));
+  EXPECT_FALSE(fs::exists(dir.file("model-00001-of-00003.safetensors")));
+  EXPECT_FALSE(fs::exists(dir.file("model-00003-of-00003.safetensors")));
+  EXPECT_EQ(CheckpointReader(dir.path()).names().size(), 5u);
 
   // Saving unsharded into the same folder removes the shards and index.
   save_checkpoint_tensors(dir.path(), tensors);
