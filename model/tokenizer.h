@@ -42,12 +42,16 @@ class Tokenizer {
   // Every id that ends generation (eos plus ids such as <|im_end|>, <|eot_id|>).
   const std::vector<int32_t>& stop_ids() const { return stop_ids_; }
   std::string kind() const { return kind_; }  // "sentencepiece" | "bpe"
+  // Whether plain text gets BOS by default (tokenizer_config.json add_bos_token), as
+  // transformers' tokenizer(text) does; ids are still only added when options ask.
+  bool add_bos_token() const { return add_bos_token_ && bos_id_.has_value(); }
 
  protected:
   std::optional<int32_t> bos_id_, eos_id_, pad_id_;
   std::string bos_text_, eos_text_;
   std::vector<int32_t> stop_ids_;
   std::string kind_;
+  bool add_bos_token_ = true;
 };
 
 // Loads MODEL_DIR/tokenizer.json (BPE) if present, else MODEL_DIR/tokenizer.model
