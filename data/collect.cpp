@@ -423,7 +423,7 @@ Slots draw_slots(const VehicleFacts& v, int64_t as_of_days, Rng& rng) {
   const std::string month_start = v.pickup.substr(0, 8) + "01";
   const int year = std::stoi(v.pickup.substr(0, 4));
   const int month = std::stoi(v.pickup.substr(5, 2));
-  char next[16];
+  char next[40];
   std::snprintf(next, sizeof next, "%04d-%02d-01", month == 12 ? year + 1 : year, month == 12 ? 1 : month + 1);
   s.set("month", std::to_string(year) + "年" + std::to_string(month) + "月",
         std::string(kMonths[month - 1]) + " " + std::to_string(year), "");

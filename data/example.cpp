@@ -36,9 +36,13 @@ Example example_from_json(const nlohmann::json& json, const std::string& where) 
   return e;
 }
 
+std::string to_json_line(const nlohmann::json& json) {
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 void write_examples_jsonl(const std::string& path, const std::vector<Example>& examples) {
   std::string out;
-  for (const auto& e : examples) out += example_to_json(e).dump() + "\n";
+  for (const auto& e : examples) out += to_json_line(example_to_json(e));
   write_file_atomic(path, out);
 }
 

@@ -22,6 +22,9 @@ nlohmann::json example_to_json(const Example& example);
 // Throws lathe::Error naming `where` (e.g. "FILE:LINE") when a field is missing or mistyped.
 Example example_from_json(const nlohmann::json& json, const std::string& where);
 
+// One JSONL line (with "\n"); invalid UTF-8 in user text becomes U+FFFD instead of throwing.
+std::string to_json_line(const nlohmann::json& json);
+
 void write_examples_jsonl(const std::string& path, const std::vector<Example>& examples);
 std::vector<Example> read_examples_jsonl(const std::string& path);
 
