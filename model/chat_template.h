@@ -19,6 +19,14 @@ enum class ChatFormat {
   Llama2,   // <s>[INST] <<SYS>>\n...\n<</SYS>>\n\n... [/INST] ... </s> (and Mistral's variant)
 };
 
+// One piece of a rendered conversation. SFT masks the loss to the trainable pieces: what the
+// model itself must produce after the generation prompt (the assistant's content and the
+// format's end token).
+struct ChatSegment {
+  std::string text;
+  bool trainable = false;
+};
+
 struct ChatTemplate {
   ChatFormat format = ChatFormat::Plain;
   std::string default_system;   // e.g. Qwen2.5's "You are Qwen, created by Alibaba Cloud. ..."
@@ -31,9 +39,14 @@ struct ChatTemplate {
   // appended after it (the reply is forced to begin with that text, e.g. "<reasoning>").
   std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                      const std::string& assistant_prefill = "") const;
+  // The same text as render(), cut into prompt and trainable pieces (adjacent pieces with
+  // the same flag are merged); concatenating the texts gives render()'s result exactly.
+  std::vector<ChatSegment> render_segments(const std::vector<ChatMessage>& messages,
+                                           bool add_generation_prompt,
+                                           const std::string& assistant_prefill = "") const;
 };
 
-ChatFormat chat_format_from_name(const std::string& name);  // plain|chatml|llama3|llama2
+ChatFormat chat_format_from_name(const std::string& name);  // plain|chatml|llama3|llama2|mistral
 std::string chat_format_name(ChatFormat format);
 
 // Reads MODEL_DIR/tokenizer_config.json's chat_template (string or list form) and

@@ -1,0 +1,113 @@
+// The Llama-family decoder (llama, qwen2, mistral) as LibTorch modules whose parameter
+// names equal Hugging Face keys ("model.layers.0.self_attn.q_proj.weight", "lm_head.weight"),
+// so checkpoints and PEFT adapters map 1:1.
+//
+// Legend: B batch, T new positions in this call, S key positions (cached + new),
+// H query heads, K kv heads, G = H / K, D head_dim, C hidden, F intermediate, V vocab.
+#pragma once
+#include <torch/torch.h>
+
+#include "model/hf_config.h"
+#include "model/kv_cache.h"
+#include "model/linear.h"
+#include "model/rope.h"
+
+namespace lathe {
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  // Normalises in f32 (as transformers does), then scales in the input dtype.
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;  // [C]
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// Per-call inputs shared by every layer.
+struct AttentionContext {
+  torch::Tensor cos, sin;      // [B, T, D]
+  torch::Tensor allowed;       // [B, 1, 1, T, S] bool: query t may attend to key s
+  KVCache* cache = nullptr;    // null: keys are just this call's positions
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(const ModelConfig& config, int64_t layer_index);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx);  // [B, T, C]
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+
+ private:
+  int64_t layer_, heads_, kv_heads_, head_dim_;
+};
+TORCH_MODULE(Attention);
+
+class MLPImpl : public torch::nn::Module {
+ public:
+  explicit MLPImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);  // SwiGLU: down(silu(gate x) * up x)
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(MLP);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const ModelConfig& config, int64_t layer_index);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx);
+  Attention self_attn{nullptr};
+  MLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+// "model." in Hugging Face keys.
+class DecoderStackImpl : public torch::nn::Module {
+ public:
+  explicit DecoderStackImpl(const ModelConfig& config);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+  std::vector<DecoderLayer> layer_list;  // the same layers, typed (no per-call downcast)
+};
+TORCH_MODULE(DecoderStack);
+
+enum class LogitsFor { All, Last, None };
+
+class CausalLMImpl : public torch::nn::Module {
+ public:
+  explicit CausalLMImpl(const ModelConfig& config);
+
+  // input_ids [B, T] int64; positions [B, T] int64 (RoPE positions);
+  // key_valid [B, S] bool, S = cache length + T (or T without a cache): real tokens.
+  // With a cache, k/v of these T positions are appended and the cache advances.
+  // Returns logits [B, T, V] (All), [B, 1, V] (Last) in f32, or the final hidden states
+  // [B, T, C] (None).
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& positions,
+                        const torch::Tensor& key_valid, KVCache* cache = nullptr,
+                        LogitsFor which = LogitsFor::All);
+
+  // Training-style full forward: attention_mask [B, T] (1 = token, 0 = left padding), or
+  // undefined for no padding. Logits [B, T, V] f32.
+  torch::Tensor forward_full(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {});
+
+  // lm_head applied to hidden states [.., C] -> [.., V] in f32 (tied or not).
+  torch::Tensor project_logits(const torch::Tensor& hidden);
+
+  const ModelConfig& config() const { return config_; }
+  torch::ScalarType dtype() const;
+  torch::Device device() const;
+
+  DecoderStack model{nullptr};
+  Linear lm_head{nullptr};  // null when tie_word_embeddings
+
+ private:
+  ModelConfig config_;
+  RopeTables rope_;
+  int64_t rope_seq_len_ = -1;  // sequence length rope_ was built for (dynamic scaling)
+};
+TORCH_MODULE(CausalLM);
+
+// positions of a left-padded batch: attention_mask [B, S] -> cumulative count - 1, >= 0.
+torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
+
+}  // namespace lathe
