@@ -82,6 +82,7 @@ const std::vector<KeySpec>& key_specs() {
       {"db.as_of_date", "string", "2024-06-30", "meta.as_of_date, the 'today' of days-in-stock questions",
        [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
          c.db.as_of_date = scalar_as<std::string>(n, "db.as_of_date", "a YYYY-MM-DD date", w);
+         c.as_of_date_given = true;
          if (!is_valid_date(c.db.as_of_date)) fail(w + ": db.as_of_date must be a YYYY-MM-DD date (got '" + c.db.as_of_date + "')");
        }},
       {"db.from_csv", "string", "\"\"", "import this inventory CSV instead of generating (as_of_date still applies when set)",
@@ -201,7 +202,7 @@ nlohmann::json build_dataset(const DataBuildConfig& config, const std::string& o
     // 1. database
     const std::string db_path = tmp + "/inventory.sqlite";
     if (!config.db_from_csv.empty()) {
-      const CsvImportReport r = import_inventory_csv(config.db_from_csv, db_path, config.db.as_of_date);
+      const CsvImportReport r = import_inventory_csv(config.db_from_csv, db_path, config.as_of_date_given ? config.db.as_of_date : "");
       manifest["db"] = {{"source", config.db_from_csv}, {"imported", r.imported}, {"rejected", r.rejected}};
     } else {
       generate_inventory_db(db_path, config.db);

@@ -18,6 +18,7 @@ namespace lathe::data {
 struct DataBuildConfig {
   InventoryDbOptions db;
   std::string db_from_csv;                  // db.from_csv: import instead of generating
+  bool as_of_date_given = false;            // an import defaults to its latest pickup date
   CollectOptions collect;
   std::vector<std::string> collect_imports;  // collect.import: user question files
   LabelOptions label;
