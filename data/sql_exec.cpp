@@ -192,7 +192,10 @@ std::string normalize_cell(const std::string& value, const CanonicalOptions& opt
       !std::isfinite(x)) {
     return value;
   }
-  if (std::isalpha(static_cast<unsigned char>(value[0]))) return value;
+  // strtod also reads hex ("0x1A"); SQLite never prints numbers that way, so it stays text.
+  if (std::isalpha(static_cast<unsigned char>(value[0])) || value.find_first_of("xX") != std::string::npos) {
+    return value;
+  }
   if (x == std::floor(x) && std::fabs(x) < 9.0e15) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(x));
