@@ -25,6 +25,7 @@ struct GenerateOptions {
 void register_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   o->sampling.max_new_tokens = 128;
+  o->sampling.temperature = 0;  // greedy unless asked, as transformers' generate()
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
   add_model_options(*cmd, o->model);
   cmd->add_option("--prompt", o->prompt, "prompt text (with --chat: the user message)")->required();
@@ -32,7 +33,7 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--system", o->system, "system message (with --chat)");
   cmd->add_option("--prefill", o->prefill, "text the assistant reply starts with (with --chat), e.g. <reasoning>");
   cmd->add_option("--max-new-tokens", o->sampling.max_new_tokens, "tokens to generate at most")->capture_default_str();
-  cmd->add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--temperature", o->sampling.temperature, "sampling temperature; 0 = greedy (the default)")->capture_default_str();
   cmd->add_option("--top-p", o->sampling.top_p, "nucleus sampling mass (1 = off)")->capture_default_str();
   cmd->add_option("--top-k", o->sampling.top_k, "sample among the k most likely (0 = off)")->capture_default_str();
   cmd->add_option("--n", o->sampling.n, "samples to draw")->capture_default_str();

@@ -63,15 +63,17 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
 // incomplete character are held back until a later token completes it.
 class DecodeStream {
  public:
-  explicit DecodeStream(const Tokenizer& tokenizer, bool skip_special = true)
-      : tokenizer_(tokenizer), skip_special_(skip_special) {}
+  // continues_text: the ids follow text already shown (a prompt), so a SentencePiece "▁"
+  // at the start keeps its space, as in decode(prompt + ids) minus decode(prompt).
+  explicit DecodeStream(const Tokenizer& tokenizer, bool skip_special = true, bool continues_text = false)
+      : tokenizer_(tokenizer), skip_special_(skip_special), first_(!continues_text) {}
   std::string push(int32_t id);   // the text that became complete with this token
   std::string finish();           // whatever is left (invalid bytes become U+FFFD)
 
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_;
-  bool first_ = true;
+  bool first_;
   std::string pending_;
 };
 
