@@ -8,5 +8,6 @@ namespace lathe::cli {
 void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_init_model(CLI::App& app);
+void register_merge(CLI::App& app);
 
 }  // namespace lathe::cli
