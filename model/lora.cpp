@@ -374,6 +374,7 @@ LoraConfig parse_adapter_config(const std::string& path) {
                                    valid_targets_text());
   if (!targets.is_array() || targets.empty())
     key_fail("target_modules", "must be a non-empty list of names from " + valid_targets_text());
+  config.target_modules.clear();  // LoraConfig's default targets must not leak in
   for (const auto& t : targets) {
     if (!t.is_string() || !is_valid_target(t.get<std::string>()))
       key_fail("target_modules", "has " + t.dump() + "; valid: " + valid_targets_text());
