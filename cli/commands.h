@@ -9,5 +9,6 @@ void register_tokenize(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_init_model(CLI::App& app);
 void register_data(CLI::App& app);
+void register_merge(CLI::App& app);
 
 }  // namespace lathe::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   lathe::cli::register_generate(app);
   lathe::cli::register_init_model(app);
   lathe::cli::register_data(app);
+  lathe::cli::register_merge(app);
 
   try {
     app.parse(argc, argv);
