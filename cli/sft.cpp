@@ -73,7 +73,7 @@ void register_data_inspect(CLI::App& app) {
       if (line.find_first_not_of(" \t\r") == std::string::npos || ++seen != *row) continue;
       SftDataOptions options;
       options.train_on_prompt = *train_on_prompt;
-      options.add_bos = chat.format == ChatFormat::Plain && tokenizer->bos_id().has_value();
+      options.add_bos = tokenizer->add_bos_token();
       const std::string where = *data_path + ":" + std::to_string(number);
       SftRow r = tokenize_segments(sft_row_segments(line, chat, tokenizer->eos_text(), where), *tokenizer, options);
       std::cout << where << "\n" << format_sft_row(r, *tokenizer, ::isatty(STDOUT_FILENO));

@@ -80,7 +80,6 @@ class BpeTokenizer final : public Tokenizer {
   SplitPattern pattern_ = SplitPattern::gpt2;
   bool add_prefix_space_ = false;
   bool ignore_merges_ = false;
-  bool add_bos_token_ = true;
 
   // Pre-token -> ids. Text repeats its words, so most pre-tokens skip the merge loop.
   mutable std::mutex cache_mutex_;

@@ -303,4 +303,13 @@ ChatTemplate load_chat_template(const std::string& model_dir, const std::string&
   return t;
 }
 
+std::vector<int32_t> encode_rendered_chat(const Tokenizer& tokenizer, const std::string& rendered) {
+  EncodeOptions options;
+  options.parse_special = true;
+  const std::string& bos = tokenizer.bos_text();
+  const bool has_bos = !bos.empty() && rendered.compare(0, bos.size(), bos) == 0;
+  options.add_bos = tokenizer.add_bos_token() && !has_bos;
+  return tokenizer.encode(rendered, options);
+}
+
 }  // namespace lathe

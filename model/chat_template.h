@@ -2,8 +2,11 @@
 // models' own Jinja templates render them. Recognised from tokenizer_config.json's
 // chat_template text, or named in a config.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "model/tokenizer.h"
 
 namespace lathe {
 
@@ -54,5 +57,10 @@ std::string chat_format_name(ChatFormat format);
 // (from a config) wins when non-empty.
 ChatTemplate load_chat_template(const std::string& model_dir, const std::string& eos_text,
                                 const std::string& bos_text, const std::string& override_name = "");
+
+// Ids of a rendered conversation. Special-token text in it becomes its id; BOS is added
+// only when the template did not already write it and the tokenizer adds BOS to plain text
+// (the Plain template on SentencePiece models).
+std::vector<int32_t> encode_rendered_chat(const Tokenizer& tokenizer, const std::string& rendered);
 
 }  // namespace lathe

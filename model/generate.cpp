@@ -122,7 +122,12 @@ GenerationResult generate(CausalLM& model, const Tokenizer* tokenizer, const std
     result.completions[r].resize(params.n);
     for (int s = 0; s < params.n; ++s) {
       Row row{r, s, RowSampler(params, row_seed(params, s))};
-      if (tokenizer) row.stream.emplace(*tokenizer, /*skip_special=*/true);
+      if (tokenizer) {
+        // After ordinary text, a leading "▁" is a real space; after BOS or another special
+        // token it is the dummy prefix that decoding drops.
+        const bool continues = !tokenizer->is_special(requests[r].prompt.back());
+        row.stream.emplace(*tokenizer, /*skip_special=*/true, continues);
+      }
       row.out = &result.completions[r][s];
       row.max_new_tokens = params.max_new_tokens;
       row.params = &params;

@@ -1,6 +1,14 @@
+// Linear with optional LoRA adapters. The adapter path runs in the adapter's dtype (f32 for
+// reduced-precision bases, as PEFT's autocast_adapter_dtype does) and is cast back.
 #include "model/linear.h"
 
+#include <algorithm>
+
+#include "core/error.h"
+
 namespace lathe {
+
+LoraWeightImpl::LoraWeightImpl(torch::Tensor value) { weight = register_parameter("weight", std::move(value)); }
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias)
     : in_features_(in_features), out_features_(out_features) {
@@ -8,17 +16,85 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
   if (with_bias) bias = register_parameter("bias", torch::zeros({out_features}));
 }
 
+namespace {
+
+// [..., in] -> [..., out]: scale * B(A(dropout(x))), in the adapter's dtype.
+torch::Tensor lora_delta(const LoraPair& lora, const torch::Tensor& x, bool training) {
+  torch::Tensor h = x.to(lora.A.scalar_type());
+  if (lora.dropout > 0.0 && training)
+    h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(lora.dropout).training(true));
+  return torch::nn::functional::linear(torch::nn::functional::linear(h, lora.A), lora.B) * lora.scale;
+}
+
+}  // namespace
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
-  for (const auto& name : active) {
-    const LoraPair& lora = adapters.at(name);
-    torch::Tensor h = x;
-    if (lora.dropout > 0.0 && is_training())
-      h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(lora.dropout).training(true));
-    // [..., in] -> [..., r] -> [..., out]
-    y = y + torch::nn::functional::linear(torch::nn::functional::linear(h, lora.A), lora.B) * lora.scale;
+  if (adapters.empty()) return y;
+  for (const auto& [name, lora] : adapters) {
+    const bool is_active = std::find(active.begin(), active.end(), name) != active.end();
+    if (is_active && !lora.merged) y = y + lora_delta(lora, x, is_training()).to(y.scalar_type());
+    // A merged adapter that is switched off still sits in W: take it back out on the fly
+    // (as PEFT does when adapters are disabled on a merged model), without touching W.
+    if (!is_active && lora.merged) y = y - lora_delta(lora, x, false).to(y.scalar_type());
   }
   return y;
+}
+
+void LinearImpl::add_adapter(const std::string& name, torch::Tensor A, torch::Tensor B, double scale,
+                             double dropout) {
+  if (adapters.count(name)) fail("LoRA adapter '" + name + "' already exists on this layer");
+  if (!lora_A_) {
+    lora_A_ = register_module("lora_A", std::make_shared<torch::nn::Module>("LoraBank"));
+    lora_B_ = register_module("lora_B", std::make_shared<torch::nn::Module>("LoraBank"));
+  }
+  LoraWeight a(A.set_requires_grad(true)), b(B.set_requires_grad(true));
+  lora_A_->register_module(name, a);
+  lora_B_->register_module(name, b);
+  LoraPair pair;
+  pair.A = a->weight;
+  pair.B = b->weight;
+  pair.scale = scale;
+  pair.dropout = dropout;
+  adapters[name] = pair;
+}
+
+void LinearImpl::remove_adapter(const std::string& name) {
+  if (!adapters.count(name)) fail("LoRA adapter '" + name + "' does not exist on this layer");
+  adapters.erase(name);
+  lora_A_->unregister_module(name);
+  lora_B_->unregister_module(name);
+  if (adapters.empty()) {
+    unregister_module("lora_A");
+    unregister_module("lora_B");
+    lora_A_.reset();
+    lora_B_.reset();
+  }
+}
+
+namespace {
+
+// scale * B A in f32: [out, r] @ [r, in] -> [out, in].
+torch::Tensor merged_delta(const LoraPair& lora) {
+  return torch::matmul(lora.B.detach().to(torch::kFloat32), lora.A.detach().to(torch::kFloat32)) * lora.scale;
+}
+
+}  // namespace
+
+void LinearImpl::merge_adapter(const std::string& name) {
+  LoraPair& lora = adapters.at(name);
+  if (lora.merged) fail("LoRA adapter '" + name + "' is already merged");
+  torch::NoGradGuard no_grad;
+  weight.copy_((weight.to(torch::kFloat32) + merged_delta(lora)).to(weight.scalar_type()));
+  lora.merged = true;
+}
+
+void LinearImpl::unmerge_adapter(const std::string& name) {
+  LoraPair& lora = adapters.at(name);
+  if (!lora.merged) fail("LoRA adapter '" + name + "' is not merged");
+  torch::NoGradGuard no_grad;
+  weight.copy_((weight.to(torch::kFloat32) - merged_delta(lora)).to(weight.scalar_type()));
+  lora.merged = false;
 }
 
 }  // namespace lathe

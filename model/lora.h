@@ -31,12 +31,18 @@ struct LoraConfig {
 const std::vector<std::string>& lora_target_names();
 
 // Adds adapter `name` (fresh weights, seeded) to every targeted linear, freezes all base
-// parameters, and returns the adapter's parameters. Throws lathe::Error if no module
-// matches, a target name is unknown, or the name is taken.
+// parameters, appends `name` to the active adapters, and returns the adapter's parameters.
+// Throws lathe::Error if no module matches, a target name is unknown, or the name is taken.
 std::vector<torch::Tensor> add_lora_adapter(CausalLM& model, const std::string& name, const LoraConfig& config,
                                             uint64_t seed);
 
-// Which adapters forward() applies ({} = the base model alone).
+// The adapter's parameters (A and B of every module it sits on), e.g. for an optimizer
+// after load_peft_adapter. Throws if the model has no adapter `name`.
+std::vector<torch::Tensor> lora_parameters(CausalLM& model, const std::string& name);
+// Names of the adapters the model carries, sorted.
+std::vector<std::string> adapter_names(CausalLM& model);
+
+// Which adapters forward() applies ({} = the base model alone). Unknown names throw.
 void set_active_adapters(CausalLM& model, const std::vector<std::string>& names);
 std::vector<std::string> active_adapters(CausalLM& model);
 
@@ -51,13 +57,19 @@ class AdaptersDisabled {
 };
 
 // W += scale * B A (in f32, cast back), and its exact inverse for the same weights.
+// A merged adapter is not applied again by forward(); while inactive it is subtracted.
 void merge_adapter(CausalLM& model, const std::string& name);
 void unmerge_adapter(CausalLM& model, const std::string& name);
+// Removes the adapter's parameters; a merged adapter is unmerged first (W back to the base).
 void remove_adapter(CausalLM& model, const std::string& name);
+// Merges the adapter and drops its parameters, keeping the merged W (what `lathe merge`
+// saves: named_parameters() then holds base names only).
+void merge_and_unload_adapter(CausalLM& model, const std::string& name);
 
 // PEFT folder: adapter_config.json (every PEFT field) + adapter_model.safetensors.
 void save_peft_adapter(CausalLM& model, const std::string& name, const LoraConfig& config, const std::string& dir);
-// Loads DIR as adapter `name`; every tensor's target and shape checked against the model.
+// Loads DIR as adapter `name` (active, base frozen); every tensor's target and shape is
+// checked against the model.
 LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std::string& dir);
 
 }  // namespace lathe

@@ -49,7 +49,6 @@ class SentencePieceTokenizer : public Tokenizer {
 
   // tokenizer_config.json add_bos_token / add_eos_token (Llama defaults: true / false):
   // what HF's encode(add_special_tokens=True) would add.
-  bool add_bos_token() const { return add_bos_token_; }
   bool add_eos_token() const { return add_eos_token_; }
   // Whether decoding drops the dummy-prefix space of a run's first "▁" piece (true for
   // models with add_dummy_prefix or remove_extra_whitespaces, i.e. every Llama model).
@@ -77,7 +76,6 @@ class SentencePieceTokenizer : public Tokenizer {
   std::vector<std::pair<std::string, int32_t>> split_tokens_;
   bool legacy_ = true;
   bool strip_leading_space_ = true;  // decode drops the dummy prefix (sentencepiece's rule)
-  bool add_bos_token_ = true;
   bool add_eos_token_ = false;
 };
 

@@ -42,12 +42,16 @@ class Tokenizer {
   // Every id that ends generation (eos plus ids such as <|im_end|>, <|eot_id|>).
   const std::vector<int32_t>& stop_ids() const { return stop_ids_; }
   std::string kind() const { return kind_; }  // "sentencepiece" | "bpe"
+  // Whether plain text gets BOS by default (tokenizer_config.json add_bos_token), as
+  // transformers' tokenizer(text) does; ids are still only added when options ask.
+  bool add_bos_token() const { return add_bos_token_ && bos_id_.has_value(); }
 
  protected:
   std::optional<int32_t> bos_id_, eos_id_, pad_id_;
   std::string bos_text_, eos_text_;
   std::vector<int32_t> stop_ids_;
   std::string kind_;
+  bool add_bos_token_ = true;
 };
 
 // Loads MODEL_DIR/tokenizer.json (BPE) if present, else MODEL_DIR/tokenizer.model
@@ -59,15 +63,17 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
 // incomplete character are held back until a later token completes it.
 class DecodeStream {
  public:
-  explicit DecodeStream(const Tokenizer& tokenizer, bool skip_special = true)
-      : tokenizer_(tokenizer), skip_special_(skip_special) {}
+  // continues_text: the ids follow text already shown (a prompt), so a SentencePiece "▁"
+  // at the start keeps its space, as in decode(prompt + ids) minus decode(prompt).
+  explicit DecodeStream(const Tokenizer& tokenizer, bool skip_special = true, bool continues_text = false)
+      : tokenizer_(tokenizer), skip_special_(skip_special), first_(!continues_text) {}
   std::string push(int32_t id);   // the text that became complete with this token
   std::string finish();           // whatever is left (invalid bytes become U+FFFD)
 
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_;
-  bool first_ = true;
+  bool first_;
   std::string pending_;
 };
 

@@ -277,8 +277,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   SftDataOptions data_options;
   data_options.max_seq_len = config.get_int("data.max_seq_len");
   data_options.train_on_prompt = config.get_bool("data.train_on_prompt");
-  // Only the Plain format leaves BOS to the tokenizer; the others write it into the text.
-  data_options.add_bos = chat.format == ChatFormat::Plain && tokenizer->bos_id().has_value();
+  data_options.add_bos = tokenizer->add_bos_token();
   SftDataset train_data = load_sft_dataset(config.get_string("data.train"), *tokenizer, chat, data_options);
   if (train_data.truncated > 0)
     log::warn(std::to_string(train_data.truncated) + " of " + std::to_string(train_data.rows.size()) +

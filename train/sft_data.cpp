@@ -91,9 +91,11 @@ SftRow tokenize_segments(const std::vector<ChatSegment>& segments, const Tokeniz
   std::string text;
   for (const auto& s : segments) text += s.text;
   EncodeOptions encode;
-  encode.add_bos = options.add_bos;
+  // As encode_rendered_chat does for generation: a template that writes BOS itself gets no second one.
+  const std::string& bos_text = tokenizer.bos_text();
+  encode.add_bos = options.add_bos && !(!bos_text.empty() && text.compare(0, bos_text.size(), bos_text) == 0);
   row.ids = tokenizer.encode(text, encode);
-  const std::size_t first = (options.add_bos && tokenizer.bos_id() && !row.ids.empty() &&
+  const std::size_t first = (encode.add_bos && tokenizer.bos_id() && !row.ids.empty() &&
                              row.ids[0] == *tokenizer.bos_id()) ? 1 : 0;
   std::vector<std::pair<std::size_t, std::size_t>> spans;
   if (token_spans(row.ids, first, tokenizer, text, spans)) {
@@ -110,7 +112,7 @@ SftRow tokenize_segments(const std::vector<ChatSegment>& segments, const Tokeniz
         if (spans[i].first < e && spans[i].second > b) row.target[i] = 1;
   } else {
     row.ids.clear();
-    if (options.add_bos && tokenizer.bos_id()) {
+    if (encode.add_bos && tokenizer.bos_id()) {
       row.ids.push_back(*tokenizer.bos_id());
       row.target.push_back(0);
     }

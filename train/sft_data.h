@@ -36,7 +36,7 @@ struct SftRow {
 struct SftDataOptions {
   int64_t max_seq_len = 512;
   bool train_on_prompt = false;
-  bool add_bos = false;  // prepend the tokenizer's BOS (formats whose template omits it)
+  bool add_bos = false;  // the tokenizer's add_bos_token(): BOS unless the rendered text starts with it
 };
 
 struct SftDataset {

@@ -1,0 +1,25 @@
+// Flags shared by every command that runs a model, declared once.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "model/model_io.h"
+
+namespace lathe::cli {
+
+struct ModelOptions {
+  std::string model_dir;
+  std::string device = "cpu";
+  std::string dtype = "f32";
+  int threads = 0;
+  std::string chat_template;  // override: plain | chatml | llama3 | llama2 | mistral
+};
+
+// Adds --model, --device, --dtype, --threads, --chat-template to `command`.
+void add_model_options(CLI::App& command, ModelOptions& options, bool model_required = true);
+
+// Applies --threads and loads the model folder on the requested device and dtype.
+LoadedModel load_model_from_options(const ModelOptions& options);
+
+}  // namespace lathe::cli

@@ -1,0 +1,44 @@
+// Format: the ONE definition of the inventory system prompt and the answer format
+// ("<reasoning>\n…\n</reasoning>\n<answer>\nSQL\n</answer>\n"), shared by the SFT/GRPO
+// datasets, the agent runtime and the rewards; plus the dataset rows built from them.
+//
+// Rows carry chat messages, not rendered text: the trainers render them with the model's own
+// chat template (model/chat_template.h), so one dataset serves every model family.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/example.h"
+
+namespace lathe::data {
+
+// The system prompt: role, the schema DDL (schema_text, e.g. inventory_schema_sql() or
+// SqlDatabase::schema_text()), value conventions, and the answer format.
+std::string inventory_system_prompt(const std::string& schema_text);
+
+// "<reasoning>\n{reasoning}\n</reasoning>\n<answer>\n{sql}\n</answer>\n" — the trailing
+// newline makes it match the strict XML format reward exactly (see docs INTEROP.md).
+std::string format_answer(const std::string& reasoning, const std::string& sql);
+
+// The SQL inside the last complete <answer>…</answer> block, trimmed, with a ```sql fence and
+// trailing semicolons removed; nullopt when there is no complete block or it is empty.
+std::optional<std::string> extract_answer_sql(const std::string& completion);
+
+// One short templated sentence in `language` ("zh" | "en") naming the tables, filters,
+// aggregates, grouping and ordering the SQL uses: the reasoning of SFT targets.
+std::string describe_sql_plan(const std::string& sql, const std::string& language);
+
+// {"messages": [system, user, assistant]}
+nlohmann::json sft_row(const Example& example, const std::string& system_prompt);
+// {"id", "prompt": [system, user], "gold_sql", "gold_result", "family", "language"}
+nlohmann::json grpo_row(const Example& example, const std::string& system_prompt);
+
+void write_sft_jsonl(const std::string& path, const std::vector<Example>& examples,
+                     const std::string& system_prompt);
+void write_grpo_jsonl(const std::string& path, const std::vector<Example>& examples,
+                      const std::string& system_prompt);
+
+}  // namespace lathe::data

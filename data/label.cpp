@@ -1,0 +1,59 @@
+// Label: execute gold SQL, store canonical results, drop unusable examples with reasons.
+#include "data/label.h"
+
+#include "core/log.h"
+
+namespace lathe::data {
+
+LabelReport label_examples(const SqlDatabase& db, const std::vector<Example>& examples,
+                           const LabelOptions& options) {
+  LabelReport report;
+  SqlLimits limits;
+  limits.max_rows = options.max_result_rows;
+  limits.timeout_seconds = options.timeout_seconds;
+  for (const Example& example : examples) {
+    auto drop = [&](const std::string& reason, const std::string& detail) {
+      ++report.dropped[reason];
+      report.messages.push_back(example.id + ": " + reason + (detail.empty() ? "" : ": " + detail));
+    };
+    if (example.sql.find_first_not_of(" \t\r\n") == std::string::npos) {
+      drop("no_sql", "");
+      continue;
+    }
+    SqlResult result;
+    try {
+      result = db.query(example.sql, limits);
+    } catch (const SqlError& e) {
+      drop("sql_error", e.what());
+      continue;
+    }
+    if (result.truncated) {
+      drop("too_many_rows", "more than " + std::to_string(options.max_result_rows) + " rows");
+      continue;
+    }
+    if (result.rows.empty()) {
+      drop("empty_result", "");
+      continue;
+    }
+    bool any_value = false;
+    for (const auto& row : result.rows) {
+      for (const auto& cell : row) any_value = any_value || cell.has_value();
+    }
+    if (!any_value) {
+      drop("all_null", "");
+      continue;
+    }
+    Example labelled = example;
+    labelled.gold_result =
+        canonical_to_json(canonicalize(result, has_top_level_order_by(example.sql), options.canonical));
+    report.kept.push_back(std::move(labelled));
+  }
+  for (const auto& m : report.messages) log::debug("label dropped " + m);
+  std::string summary = "labelled " + std::to_string(report.kept.size()) + " of " +
+                        std::to_string(examples.size()) + " examples";
+  for (const auto& [reason, count] : report.dropped) summary += ", " + reason + " " + std::to_string(count);
+  log::info(summary);
+  return report;
+}
+
+}  // namespace lathe::data
