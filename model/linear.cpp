@@ -1,5 +1,7 @@
 #include "model/linear.h"
 
+#include "model/fast_linear.h"
+
 namespace lathe {
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias)
@@ -9,7 +11,7 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
+  torch::Tensor y = linear_base(x, weight, bias);
   for (const auto& name : active) {
     const LoraPair& lora = adapters.at(name);
     torch::Tensor h = x;
