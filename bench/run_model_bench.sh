@@ -51,13 +51,14 @@ done
 
 python3 - "$out" <<'EOF'
 import json, sys
-best, bw = {}, None
+best, bw, mm = {}, None, None
 for line in open(sys.argv[1]):
     if not line.startswith("RESULT "):
         continue
     r = json.loads(line[7:])
     if r.get("kind") == "bandwidth":
         bw = r["read_gb_s"] * 1e9
+        mm = (r.get("matmul_gflops_f32"), r.get("matmul_gflops_bf16"))
         continue
     key = (r["shape"], r["dtype"], r["batch"], r["impl"])
     old = best.setdefault(key, dict(r))
@@ -65,6 +66,9 @@ for line in open(sys.argv[1]):
         old[f] = max(old[f], r[f])
 print()
 print(f"read bandwidth: {bw / 1e9:.1f} GB/s" if bw else "read bandwidth: not measured")
+if mm and mm[0]:
+    print(f"linear 1024x896->4864: f32 {mm[0]:.1f} GFLOP/s (OpenBLAS), bf16 {mm[1]:.1f} GFLOP/s (oneDNN), "
+          f"bf16/f32 {mm[1] / mm[0]:.2f}")
 hdr = "| shape | dtype | batch | prefill lathe | prefill python | ratio | decode lathe | decode python | ratio | bound tok/s | lathe x of bound |"
 print(hdr)
 print("|" + "---|" * (hdr.count("|") - 1))

@@ -253,6 +253,15 @@ TEST(FastPaths, GemvLinearEqualsReference) {
       EXPECT_LT((fast - ref).abs().max().item<double>(), 1e-5);
     }
   }
+  // A weight large enough for the row-split gemv, under inference mode as in decode.
+  {
+    c10::InferenceMode inference;
+    auto big_w = torch::randn({3000, 400}), big_b = torch::randn({3000}), x = torch::randn({1, 1, 400});
+    for (const auto& bias : {big_b, torch::Tensor()}) {
+      auto fast = linear_base(x, big_w, bias), ref = linear_reference(x, big_w, bias);
+      EXPECT_LT((fast - ref).abs().max().item<double>(), 1e-4);
+    }
+  }
   // More than one row, another dtype: the reference itself.
   EXPECT_FALSE(linear_uses_gemv(torch::randn({2, 29}), w));
   EXPECT_FALSE(linear_uses_gemv(torch::randn({1, 29}).to(torch::kBFloat16), w.to(torch::kBFloat16)));
