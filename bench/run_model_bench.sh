@@ -50,8 +50,8 @@ for ((r = 0; r < rounds; ++r)); do
 done
 
 python3 - "$out" <<'EOF'
-import json, sys
-best, bw, mm = {}, None, None
+import json, statistics, sys
+best, bw, mm, rounds = {}, None, None, {}
 for line in open(sys.argv[1]):
     if not line.startswith("RESULT "):
         continue
@@ -61,6 +61,7 @@ for line in open(sys.argv[1]):
         mm = (r.get("matmul_gflops_f32"), r.get("matmul_gflops_bf16"))
         continue
     key = (r["shape"], r["dtype"], r["batch"], r["impl"])
+    rounds.setdefault(key, []).append(r["decode_tok_s"])
     old = best.setdefault(key, dict(r))
     for f in ("prefill_tok_s", "decode_tok_s"):
         old[f] = max(old[f], r[f])
@@ -69,7 +70,8 @@ print(f"read bandwidth: {bw / 1e9:.1f} GB/s" if bw else "read bandwidth: not mea
 if mm and mm[0]:
     print(f"linear 1024x896->4864: f32 {mm[0]:.1f} GFLOP/s (OpenBLAS), bf16 {mm[1]:.1f} GFLOP/s (oneDNN), "
           f"bf16/f32 {mm[1] / mm[0]:.2f}")
-hdr = "| shape | dtype | batch | prefill lathe | prefill python | ratio | decode lathe | decode python | ratio | bound tok/s | lathe x of bound |"
+hdr = ("| shape | dtype | batch | prefill lathe | prefill python | ratio | decode lathe | decode python | ratio "
+       "| median round ratio | bound tok/s | lathe x of bound |")
 print(hdr)
 print("|" + "---|" * (hdr.count("|") - 1))
 for (shape, dtype, batch, impl) in sorted(k for k in best if k[3] == "lathe"):
@@ -81,8 +83,10 @@ for (shape, dtype, batch, impl) in sorted(k for k in best if k[3] == "lathe"):
              f"{l['prefill_tok_s'] / p['prefill_tok_s']:.2f}" if p else "-",
              f"{l['decode_tok_s']:.1f}", f"{p['decode_tok_s']:.1f}" if p else "-",
              f"{l['decode_tok_s'] / p['decode_tok_s']:.2f}" if p else "-",
+             # Rounds ran in pairs, so round i of each side saw similar load.
+             f"{statistics.median(a / b for a, b in zip(rounds[(shape, dtype, batch, 'lathe')], rounds[(shape, dtype, batch, 'python')])):.2f}" if p else "-",
              f"{bound:.2f}" if bound and batch == 1 else "-",
              f"{bound / l['decode_tok_s']:.2f}" if bound and batch == 1 else "-"]
     print("| " + " | ".join(cells) + " |")
-print("tokens/s; ratio = lathe / python; bound = read bandwidth / weight bytes (batch 1: one pass over the weights per token)")
+print("tokens/s, best of all rounds; ratio = lathe / python; median round ratio: decode, per round; bound = read bandwidth / weight bytes (batch 1: one pass over the weights per token)")
 EOF
