@@ -26,11 +26,16 @@ void set_default_env(const char* name, const char* value) {
 void prepare_process_environment(int argc, char** argv) {
   if (std::getenv(kReexecMarker) != nullptr) return;
   ::setenv(kReexecMarker, "1", 1);
-  // Idle OpenMP workers sleep instead of spinning, so they do not steal the cores that
-  // OpenBLAS's workers (or the next op) need; measured in docs/benchmarks.md.
+  // Thread policy, chosen by measurement (docs/benchmarks.md, "Model core": bench_model over
+  // 7 settings on 2 shared cores). Idle OpenMP workers sleep instead of spinning: every
+  // spinning setting (OMP_WAIT_POLICY=ACTIVE, GOMP_SPINCOUNT 1e4 or 3e5) was 1.2-70x slower at
+  // decode, because a spinning worker holds the core the other worker (or another process)
+  // needs.
   set_default_env("OMP_WAIT_POLICY", "PASSIVE");
-  // LibTorch already parallelises around BLAS calls; OpenBLAS's own pool on top of OpenMP
-  // oversubscribes the cores. configure_threads() sizes it at run time where that helps.
+  // OpenBLAS's own pthread pool stays at one thread: two OpenBLAS threads with the default
+  // spin timeout were 1.5-3.6x slower at decode (they spin against LibTorch's OpenMP team);
+  // with OPENBLAS_THREAD_TIMEOUT=4 they were no faster than one, often slower. LibTorch's threads
+  // supply the parallelism instead, one-row f32 linears included (model/fast_linear.cpp).
   set_default_env("OPENBLAS_NUM_THREADS", "1");
   ::execv("/proc/self/exe", argv);
   // If the re-exec fails (no /proc), carry on with the environment as it is.
@@ -52,6 +57,7 @@ void configure_threads(int threads) {
   const int n = threads == 0 ? available_cores() : threads;
   torch::set_num_threads(n);
   // OpenBLAS exports openblas_set_num_threads; look it up so lathe links no BLAS directly.
+  // One thread unless the user set OPENBLAS_NUM_THREADS (see prepare_process_environment).
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     const char* user = std::getenv("OPENBLAS_NUM_THREADS");

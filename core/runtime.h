@@ -15,7 +15,8 @@ namespace lathe {
 // set it, then re-executes /proc/self/exe once. Returns normally in the re-executed process.
 void prepare_process_environment(int argc, char** argv);
 
-// Sets LibTorch's intra-op threads (0 = all available cores) and OpenBLAS's own pool.
+// Sets LibTorch's intra-op threads (0 = all available cores) and OpenBLAS's own pool (one
+// thread; docs/benchmarks.md has the measurements behind the policy).
 void configure_threads(int threads);
 int available_cores();
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/fast_linear.h"
 
 namespace lathe {
 
@@ -29,7 +30,7 @@ torch::Tensor lora_delta(const LoraPair& lora, const torch::Tensor& x, bool trai
 }  // namespace
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
+  torch::Tensor y = linear_base(x, weight, bias);
   if (adapters.empty()) return y;
   for (const auto& [name, lora] : adapters) {
     const bool is_active = std::find(active.begin(), active.end(), name) != active.end();

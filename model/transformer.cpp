@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "model/fast_linear.h"
+
 namespace lathe {
 namespace F = torch::nn::functional;
 
@@ -52,7 +54,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
     auto qg = q.reshape({B, kv_heads_, G * T, head_dim_});
     auto scores = torch::matmul(qg, k.transpose(2, 3)).view({B, kv_heads_, G, T, S});
     scores = scores.to(torch::kFloat32) * scale;
-    scores = scores.masked_fill(ctx.allowed.logical_not(), -std::numeric_limits<float>::infinity());
+    if (ctx.blocked.defined()) scores = scores.masked_fill(ctx.blocked, -std::numeric_limits<float>::infinity());
     auto probs = torch::softmax(scores, -1).to(q.scalar_type()).view({B, kv_heads_, G * T, S});
     out = torch::matmul(probs, v).view({B, heads_, T, head_dim_});
   }
@@ -101,7 +103,7 @@ torch::ScalarType CausalLMImpl::dtype() const { return model->embed_tokens->weig
 torch::Device CausalLMImpl::device() const { return model->embed_tokens->weight.device(); }
 
 torch::Tensor CausalLMImpl::project_logits(const torch::Tensor& hidden) {
-  auto logits = lm_head ? lm_head(hidden) : F::linear(hidden, model->embed_tokens->weight);
+  auto logits = lm_head ? lm_head(hidden) : linear_base(hidden, model->embed_tokens->weight, {});
   return logits.to(torch::kFloat32);
 }
 
@@ -112,26 +114,25 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const torch:
   const int64_t S = past + T;
   TORCH_CHECK(key_valid.size(1) == S, "key_valid covers ", key_valid.size(1), " positions, expected ", S);
 
-  // Dynamic NTK rescales with the longest position seen; other types never change.
-  const int64_t needed = positions.numel() ? positions.max().item<int64_t>() + 1 : 1;
-  if (rope_seq_len_ < 0 || (config_.rope_scaling.type == "dynamic" && needed != rope_seq_len_)) {
-    rope_ = rope_tables(config_, needed);
-    rope_seq_len_ = needed;
+  // Dynamic NTK rescales with the longest position seen; other types build the tables once
+  // (so decode steps skip the max and its host sync).
+  const bool dynamic = config_.rope_scaling.type == "dynamic";
+  if (rope_seq_len_ < 0 || dynamic) {
+    const int64_t needed = positions.numel() ? positions.max().item<int64_t>() + 1 : 1;
+    if (rope_seq_len_ < 0 || needed != rope_seq_len_) {
+      rope_ = rope_tables(config_, needed);
+      rope_seq_len_ = needed;
+    }
   }
   auto h = model->embed_tokens(input_ids);  // [B, T, C]
   AttentionContext ctx;
   std::tie(ctx.cos, ctx.sin) = rope_cos_sin(rope_, positions, h.scalar_type());
   ctx.cache = cache;
-  {
-    auto dev = input_ids.device();
-    auto key_index = torch::arange(S, torch::TensorOptions().dtype(torch::kInt64).device(dev));        // [S]
-    auto query_index = torch::arange(past, S, torch::TensorOptions().dtype(torch::kInt64).device(dev));  // [T]
-    auto causal = key_index.unsqueeze(0) <= query_index.unsqueeze(1);                                   // [T, S]
-    auto self = key_index.unsqueeze(0) == query_index.unsqueeze(1);
-    // A padding query sees at least itself, so its (ignored) row never becomes all -inf.
-    auto allowed = (causal.unsqueeze(0) & key_valid.unsqueeze(1)) | self.unsqueeze(0);  // [B, T, S]
-    ctx.allowed = allowed.view({allowed.size(0), 1, 1, T, S});
-  }
+  ctx.allowed = (cache && T == 1) ? decode_allowed_mask(key_valid) : allowed_mask(key_valid, past, T);
+  // Built once for all layers. On CPU a batch without padding skips masking altogether in
+  // decode (every key is allowed); the check is a host read, which on CUDA would be a sync.
+  const bool nothing_blocked = T == 1 && !input_ids.is_cuda() && ctx.allowed.all().item<bool>();
+  if (!nothing_blocked) ctx.blocked = ctx.allowed.logical_not();
   for (auto& layer : model->layer_list) h = layer->forward(h, ctx);
   if (cache) cache->advance(T);
   if (which == LogitsFor::Last) h = h.narrow(1, T - 1, 1);
@@ -145,6 +146,27 @@ torch::Tensor CausalLMImpl::forward_full(const torch::Tensor& input_ids, const t
                            ? attention_mask.to(torch::kBool)
                            : torch::ones_like(input_ids, torch::TensorOptions().dtype(torch::kBool));
   return forward(input_ids, positions_from_mask(mask), mask, nullptr, LogitsFor::All);
+}
+
+torch::Tensor allowed_mask(const torch::Tensor& key_valid, int64_t past, int64_t T) {
+  const int64_t S = past + T;
+  auto dev = key_valid.device();
+  auto key_index = torch::arange(S, torch::TensorOptions().dtype(torch::kInt64).device(dev));        // [S]
+  auto query_index = torch::arange(past, S, torch::TensorOptions().dtype(torch::kInt64).device(dev));  // [T]
+  auto causal = key_index.unsqueeze(0) <= query_index.unsqueeze(1);                                   // [T, S]
+  auto self = key_index.unsqueeze(0) == query_index.unsqueeze(1);
+  // A padding query sees at least itself, so its (ignored) row never becomes all -inf.
+  auto allowed = (causal.unsqueeze(0) & key_valid.unsqueeze(1)) | self.unsqueeze(0);  // [B, T, S]
+  return allowed.view({allowed.size(0), 1, 1, T, S});
+}
+
+torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid) {
+  // One query at the last position: every earlier key is causal-visible, so only padding
+  // blocks, and the query always sees itself.
+  const int64_t B = key_valid.size(0), S = key_valid.size(1);
+  auto allowed = key_valid.clone();
+  allowed.select(1, S - 1).fill_(true);
+  return allowed.view({B, 1, 1, 1, S});
 }
 
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {

@@ -28,6 +28,7 @@ TORCH_MODULE(RMSNorm);
 struct AttentionContext {
   torch::Tensor cos, sin;      // [B, T, D]
   torch::Tensor allowed;       // [B, 1, 1, T, S] bool: query t may attend to key s
+  torch::Tensor blocked;       // its negation, or undefined when nothing is blocked
   KVCache* cache = nullptr;    // null: keys are just this call's positions
 };
 
@@ -106,6 +107,13 @@ class CausalLMImpl : public torch::nn::Module {
   int64_t rope_seq_len_ = -1;  // sequence length rope_ was built for (dynamic scaling)
 };
 TORCH_MODULE(CausalLM);
+
+// Which keys each query may attend to: key_valid [B, S] (S = past + T) -> [B, 1, 1, T, S]
+// bool, causal and padding combined; a query always sees itself.
+torch::Tensor allowed_mask(const torch::Tensor& key_valid, int64_t past, int64_t T);
+// The same for one new query (T = 1), without the causal construction; equals
+// allowed_mask(key_valid, S - 1, 1) (tests/model/test_transformer.cpp).
+torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid);
 
 // positions of a left-padded batch: attention_mask [B, S] -> cumulative count - 1, >= 0.
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);

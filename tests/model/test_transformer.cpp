@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "model/fast_linear.h"
 #include "model/model_init.h"
 #include "model/rope.h"
 #include "model/transformer.h"
@@ -229,6 +230,41 @@ TEST(Transformer, Bf16ForwardTracksF32) {
   auto bf16 = m->forward_full(ids);
   EXPECT_EQ(bf16.scalar_type(), torch::kFloat32);  // logits always f32
   EXPECT_LT((bf16 - f32).abs().max().item<double>(), 0.1);
+}
+
+// Fast paths against their references (STYLE rule 10); the speed is in docs/benchmarks.md.
+TEST(FastPaths, DecodeMaskEqualsGeneralMask) {
+  auto key_valid = torch::rand({3, 9}) > 0.4;
+  key_valid.select(1, 8).fill_(false);  // a padding query still sees itself
+  auto fast = decode_allowed_mask(key_valid);
+  auto general = allowed_mask(key_valid, 8, 1);
+  ASSERT_EQ(fast.sizes(), general.sizes());
+  EXPECT_TRUE(torch::equal(fast, general));
+}
+
+TEST(FastPaths, GemvLinearEqualsReference) {
+  torch::manual_seed(3);
+  auto w = torch::randn({37, 29}), b = torch::randn({37});
+  for (auto x : {torch::randn({29}), torch::randn({1, 29}), torch::randn({1, 1, 29})}) {
+    ASSERT_TRUE(linear_uses_gemv(x, w));
+    for (const auto& bias : {b, torch::Tensor()}) {
+      auto fast = linear_base(x, w, bias), ref = linear_reference(x, w, bias);
+      ASSERT_EQ(fast.sizes(), ref.sizes());
+      EXPECT_LT((fast - ref).abs().max().item<double>(), 1e-5);
+    }
+  }
+  // A weight large enough for the row-split gemv, under inference mode as in decode.
+  {
+    c10::InferenceMode inference;
+    auto big_w = torch::randn({3000, 400}), big_b = torch::randn({3000}), x = torch::randn({1, 1, 400});
+    for (const auto& bias : {big_b, torch::Tensor()}) {
+      auto fast = linear_base(x, big_w, bias), ref = linear_reference(x, big_w, bias);
+      EXPECT_LT((fast - ref).abs().max().item<double>(), 1e-4);
+    }
+  }
+  // More than one row, another dtype: the reference itself.
+  EXPECT_FALSE(linear_uses_gemv(torch::randn({2, 29}), w));
+  EXPECT_FALSE(linear_uses_gemv(torch::randn({1, 29}).to(torch::kBFloat16), w.to(torch::kBFloat16)));
 }
 
 }  // namespace
