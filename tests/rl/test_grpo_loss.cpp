@@ -83,7 +83,7 @@ TEST(GrpoLoss, EqualsDirectComputationForEachAggregation) {
     const auto o = options_for(type);
     const auto out = grpo_loss(b.logp, b.old_logp, b.ref_logp, b.adv, b.mask, o, totals);
     EXPECT_NEAR(out.loss.item<double>(), direct_loss(b, o), 1e-12) << static_cast<int>(type);
-    EXPECT_EQ(out.token_count, 12);
+    EXPECT_EQ(out.token_count, 11);
     EXPECT_GT(out.low_clip_sum + out.high_clip_sum, 0) << "the batch should exercise clipping";
   }
 }
@@ -95,7 +95,9 @@ TEST(GrpoLoss, ClipCountsFollowTrl) {
   auto logp = torch::tensor({0.5, -0.5, 0.5}, f64).view({3, 1});
   auto old = torch::zeros({3, 1}, f64);
   auto adv = torch::tensor({1.0, -1.0, -1.0}, f64);
-  auto out = grpo_loss(logp, old, {}, adv, torch::ones({3, 1}, f64), options_for(LossType::Dapo), {3, 3});
+  auto o = options_for(LossType::Dapo);
+  o.beta = 0;
+  auto out = grpo_loss(logp, old, {}, adv, torch::ones({3, 1}, f64), o, {3, 3});
   EXPECT_EQ(out.high_clip_sum, 1);
   EXPECT_EQ(out.low_clip_sum, 1);
 }
@@ -139,9 +141,9 @@ TEST(GrpoLoss, GradientAtRatioOneIsClosedForm) {
 TEST(GrpoLoss, BetaZeroNeedsNoReferenceAndBetaNeedsOne) {
   const Batch b = make_batch();
   auto o = options_for(LossType::Grpo);
-  EXPECT_THROW(grpo_loss(b.logp, b.old_logp, {}, b.adv, b.mask, o, {4, 12}), Error);
+  EXPECT_THROW(grpo_loss(b.logp, b.old_logp, {}, b.adv, b.mask, o, {4, 11}), Error);
   o.beta = 0;
-  const auto out = grpo_loss(b.logp, b.old_logp, {}, b.adv, b.mask, o, {4, 12});
+  const auto out = grpo_loss(b.logp, b.old_logp, {}, b.adv, b.mask, o, {4, 11});
   EXPECT_EQ(out.kl_sum, 0);
   EXPECT_NEAR(out.loss.item<double>(), direct_loss(b, o), 1e-12);
 }
@@ -149,7 +151,7 @@ TEST(GrpoLoss, BetaZeroNeedsNoReferenceAndBetaNeedsOne) {
 TEST(GrpoLoss, ReferenceEqualToPolicyGivesZeroKl) {
   const Batch b = make_batch();
   auto o = options_for(LossType::Dapo);
-  const auto out = grpo_loss(b.logp, {}, b.logp.clone(), b.adv, b.mask, o, {4, 12});
+  const auto out = grpo_loss(b.logp, {}, b.logp.clone(), b.adv, b.mask, o, {4, 11});
   EXPECT_EQ(out.kl_sum, 0.0);
 }
 
