@@ -10,5 +10,7 @@ void register_generate(CLI::App& app);
 void register_init_model(CLI::App& app);
 void register_data(CLI::App& app);
 void register_merge(CLI::App& app);
+void register_sft(CLI::App& app);
+void register_data_inspect(CLI::App& app);  // after register_data: joins `lathe data`
 
 }  // namespace lathe::cli

@@ -72,7 +72,8 @@ void register_init_model(CLI::App& app) {
       save_bpe_model(train_bpe(corpus, train), o->out);
     }
     auto tokenizer = load_tokenizer(o->out);
-    if (tokenizer->vocab_size() > config.vocab_size) config.vocab_size = tokenizer->vocab_size();
+    // The embedding matches the tokenizer, so every id the model can emit decodes.
+    config.vocab_size = tokenizer->vocab_size();
     config.bos_token_id.reset();
     if (tokenizer->bos_id()) config.bos_token_id = *tokenizer->bos_id();
     config.eos_token_ids.clear();

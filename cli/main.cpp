@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   lathe::cli::register_init_model(app);
   lathe::cli::register_data(app);
   lathe::cli::register_merge(app);
+  lathe::cli::register_sft(app);
+  lathe::cli::register_data_inspect(app);
 
   try {
     app.parse(argc, argv);

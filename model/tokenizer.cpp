@@ -22,6 +22,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {
 // the first "▁" piece of a run loses its space, as sentencepiece's decoder drops the dummy
 // prefix. BPE tokens are passed through as their bytes.
 std::string DecodeStream::push(int32_t id) {
+  // A model's embedding may be larger than its tokenizer (padded vocabularies); ids beyond
+  // the tokenizer decode to nothing, as in transformers, instead of failing a stream.
+  if (id < 0 || id >= tokenizer_.vocab_size()) return "";
   if (tokenizer_.is_special(id)) {
     if (skip_special_) return "";
     std::string out = sanitize_utf8(pending_) + tokenizer_.token_bytes(id);

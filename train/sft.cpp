@@ -1,0 +1,458 @@
+// The SFT recipe: supervised fine-tuning on chat or prompt/completion JSONL, as full
+// fine-tuning (every weight; also a model made from nothing: model.init=random) or LoRA.
+// Reads top to bottom: config keys -> setup (run folder, tokenizer, model, data, optimizer,
+// resume) -> loop (accumulate, clip, step, log, evaluate, checkpoint) -> save.
+//
+// Departures from TRL's SFTTrainer / torchtune's recipes:
+// * The loss of a step is the sum of token losses over all its micro-batches divided by the
+//   step's scored tokens (torchtune's normalisation), not a mean of per-batch means.
+// * bf16 (model.dtype=bf16): LibTorch 1.13 has no C++ CPU autocast, so bf16 means the frozen
+//   base weights are stored and computed in bf16 while trainable LoRA weights stay f32. Full
+//   fine-tuning in bf16 would need f32 master weights, which lathe does not keep: it is an error.
+// * Activation checkpointing is not offered (the decoder loop lives in CausalLM).
+// * SIGINT/SIGTERM finish the current step, save a checkpoint and stop; the CLI then exits
+//   with 128 + signal.
+#include "train/sft.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/runtime.h"
+#include "model/bpe_trainer.h"
+#include "model/model_init.h"
+#include "model/model_io.h"
+#include "train/checkpoint.h"
+#include "train/lm_loss.h"
+#include "train/optimizer.h"
+#include "train/sft_adapter.h"
+#include "train/sft_data.h"
+
+namespace lathe {
+namespace fs = std::filesystem;
+
+const ConfigSchema& sft_config_schema() {
+  static const ConfigSchema schema = [] {
+    ConfigSchema s;
+    s.add_string("run.name", "sft", "Run name; the run folder is runs/<name> unless run.dir is set.")
+        .add_string("run.dir", "", "Run folder (empty = runs/<run.name>); `--run-dir` overrides it.")
+        .add_int("run.seed", 42, "Seed for initialisation, LoRA weights, dropout and data order.", 0)
+        .add_string("model.init", "load", "Where the model comes from: a model folder, or random weights.",
+                    {"load", "random"})
+        .add_string("model.path", "", "Hugging Face model folder (model.init=load).")
+        .add_string("model.preset", "tiny", "Shape preset for model.init=random.", {"tiny", "qwen2.5-0.5b-shape"})
+        .add_int("model.hidden_size", 0, "model.init=random: hidden size (0 = the preset's).", 0)
+        .add_int("model.intermediate_size", 0, "model.init=random: MLP size (0 = the preset's).", 0)
+        .add_int("model.num_layers", 0, "model.init=random: decoder layers (0 = the preset's).", 0)
+        .add_int("model.num_heads", 0, "model.init=random: attention heads (0 = the preset's).", 0)
+        .add_int("model.num_kv_heads", 0, "model.init=random: key/value heads (0 = the preset's).", 0)
+        .add_string("model.dtype", "f32", "Weight dtype; bf16 keeps the frozen base in bf16 (LoRA only).",
+                    {"f32", "bf16"})
+        .add_string("model.chat_template", "auto", "Chat format (auto = the model's own).",
+                    {"auto", "plain", "chatml", "llama3", "llama2", "mistral"})
+        .add_int("tokenizer.num_merges", 400,
+                 "model.init=random: BPE merges learned from data.train (vocab = 256 + merges + 3).", 0, 100000)
+        .add_string("data.train", "", "Training JSONL (messages, or prompt/completion rows).")
+        .add_string("data.validation", "", "Validation JSONL (empty = no evaluation).")
+        .add_int("data.max_seq_len", 512, "Rows longer than this are truncated (and counted).", 2)
+        .add_bool("data.train_on_prompt", false, "Score prompt tokens too (default: assistant tokens and EOS).")
+        .add_bool("data.packing", false, "Concatenate rows up to max_seq_len (no cross-row attention mask).")
+        .add_bool("data.shuffle", true, "Shuffle rows each epoch (seeded) and bucket batches by length.")
+        .add_bool("lora.enabled", false, "Train a LoRA adapter instead of every weight.")
+        .add_int("lora.r", 8, "LoRA rank.", 1, 4096)
+        .add_float("lora.alpha", 16.0, "LoRA alpha (scale = alpha / r, or alpha / sqrt(r) with rslora).", 0.0)
+        .add_float("lora.dropout", 0.0, "Dropout on the LoRA input.", 0.0, 1.0)
+        .add_string_list("lora.target_modules", {"q_proj", "v_proj"}, "Linears that get an adapter.",
+                         {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
+        .add_int_list("lora.layers", {}, "Layer indices to adapt (empty = all).", 0)
+        .add_bool("lora.use_rslora", false, "Rank-stabilised scale alpha / sqrt(r).")
+        .add_int("training.batch_size", 4, "Rows per micro-batch.", 1)
+        .add_int("training.grad_accum", 1, "Micro-batches per optimizer step.", 1)
+        .add_int("training.epochs", 1, "Epochs to run when training.max_steps is 0.", 1)
+        .add_int("training.max_steps", 0, "Optimizer steps (0 = training.epochs over the data).", 0)
+        .add_float("training.lr", 2e-4, "Peak learning rate.", 0.0)
+        .add_string("training.schedule", "cosine", "Learning-rate decay after warmup.", {"cosine", "linear", "constant"})
+        .add_int("training.warmup_steps", 0, "Linear warmup steps from 0.", 0)
+        .add_float("training.min_lr_ratio", 0.0, "Final learning rate as a fraction of the peak.", 0.0, 1.0)
+        .add_float("training.weight_decay", 0.0, "AdamW decoupled weight decay.", 0.0)
+        .add_float("training.adam_beta1", 0.9, "AdamW beta1.", 0.0, 1.0)
+        .add_float("training.adam_beta2", 0.999, "AdamW beta2.", 0.0, 1.0)
+        .add_float("training.adam_eps", 1e-8, "AdamW epsilon.", 0.0)
+        .add_float("training.max_grad_norm", 1.0, "Clip gradients to this global L2 norm (0 = no clipping).", 0.0)
+        .add_string("training.device", "cpu", "cpu, cuda or cuda:N.")
+        .add_int("training.threads", 0, "CPU threads (0 = all cores).", 0)
+        .add_int("eval.every", 0, "Evaluate on data.validation every N steps (0 = only at the end).", 0)
+        .add_int("eval.batch_size", 8, "Rows per evaluation batch.", 1)
+        .add_int("checkpoint.every", 0, "Save a checkpoint every N steps (0 = only at the end or on a signal).", 0)
+        .add_int("checkpoint.keep", 2, "Newest checkpoints kept.", 1)
+        .add_int("log.every", 1, "Write a metrics line every N steps.", 1);
+    return s;
+  }();
+  return schema;
+}
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+// SIGINT/SIGTERM set a flag for the duration of a run; the previous handlers come back after.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal.store(0);
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+double resident_memory_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // peak, kB
+  return 0.0;
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", static_cast<long>(s / 3600), static_cast<long>(s / 60 % 60));
+  else std::snprintf(buf, sizeof buf, "%ldm%02lds", static_cast<long>(s / 60), static_cast<long>(s % 60));
+  return buf;
+}
+
+// Tokenizer files a model folder needs next to its weights.
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                           "generation_config.json"}) {
+    const fs::path src = fs::path(from) / name;
+    if (fs::exists(src)) fs::copy_file(src, fs::path(to) / name, fs::copy_options::overwrite_existing);
+  }
+}
+
+struct EvalResult {
+  double loss = 0, accuracy = 0;
+};
+
+EvalResult evaluate(CausalLM& model, const std::vector<SftRow>& rows, int64_t batch_size, int32_t pad_id) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  double loss = 0;
+  int64_t tokens = 0, correct = 0;
+  for (const auto& indices : plan_epoch(rows, batch_size, 0, 0, false)) {
+    SftBatch batch = collate(rows, indices, pad_id);
+    LmLoss l = causal_lm_loss(model, batch.input_ids, batch.attention_mask, batch.labels);
+    loss += l.loss_sum.item<double>();
+    tokens += l.tokens;
+    correct += l.correct;
+  }
+  model->train();
+  return {loss / std::max<int64_t>(tokens, 1), static_cast<double>(correct) / std::max<int64_t>(tokens, 1)};
+}
+
+}  // namespace
+
+SftResult run_sft(const Config& config, const SftRunOptions& options) {
+  // ---- setup: run folder --------------------------------------------------------------------
+  SftResult result;
+  std::string run_dir = options.run_dir;
+  if (run_dir.empty()) run_dir = config.get_string("run.dir");
+  if (run_dir.empty()) run_dir = "runs/" + config.get_string("run.name");
+  result.run_dir = run_dir;
+  const uint64_t seed = static_cast<uint64_t>(config.get_int("run.seed"));
+  std::optional<std::string> resume_from;
+  if (options.resume) {
+    resume_from = latest_checkpoint(run_dir);
+    if (!resume_from) fail("--resume: no checkpoint in " + run_dir + "/checkpoints (start without --resume)");
+    if (fs::exists(run_dir + "/config.yaml")) {
+      const Config saved = load_config(config.schema(), run_dir + "/config.yaml", {});
+      for (const auto& key : saved.differences(config))
+        log::warn("resume: " + key + " differs from the run's config.yaml (using the new value)");
+    }
+  } else if (latest_checkpoint(run_dir)) {
+    fail(run_dir + " already holds checkpoints: pass --resume to continue it, or choose another run.dir");
+  }
+  if (config.get_string("data.train").empty()) fail("data.train is empty: set the training JSONL file");
+  fs::create_directories(run_dir);
+  write_file_atomic(run_dir + "/config.yaml", config.to_yaml());
+  const std::string metrics_path = run_dir + "/metrics.jsonl";
+  if (!options.resume) std::ofstream(metrics_path, std::ios::trunc);
+
+  const torch::Device device = parse_device(config.get_string("training.device"));
+  const torch::ScalarType dtype = parse_dtype(config.get_string("model.dtype"));
+  const bool use_lora = config.get_bool("lora.enabled");
+  if (dtype != torch::kFloat32 && !use_lora)
+    fail("model.dtype=bf16 with full fine-tuning would update bf16 weights without f32 master copies; "
+         "use model.dtype=f32 or lora.enabled=true");
+  configure_threads(static_cast<int>(config.get_int("training.threads")));
+  torch::manual_seed(seed);
+
+  // ---- setup: tokenizer and model ------------------------------------------------------------
+  std::unique_ptr<Tokenizer> tokenizer;
+  ChatTemplate chat;
+  CausalLM model{nullptr};
+  std::string tokenizer_dir;  // where the final model folder copies its tokenizer files from
+  const std::string template_name =
+      config.get_string("model.chat_template") == "auto" ? "" : config.get_string("model.chat_template");
+  if (config.get_string("model.init") == "load") {
+    if (config.get_string("model.path").empty()) fail("model.init=load needs model.path (a model folder)");
+    LoadedModel loaded = load_model(config.get_string("model.path"), device, dtype, template_name);
+    tokenizer = std::move(loaded.tokenizer);
+    chat = loaded.chat;
+    model = loaded.model;
+    tokenizer_dir = loaded.dir;
+  } else {
+    // A model from nothing: a byte-level BPE learned from the training text (the run's own
+    // tokenizer/ folder on resume, so ids never change), and seeded random weights.
+    tokenizer_dir = run_dir + "/tokenizer";
+    if (!fs::exists(tokenizer_dir + "/tokenizer.json")) {
+      BpeTrainOptions bpe;
+      bpe.num_merges = static_cast<int>(config.get_int("tokenizer.num_merges"));
+      ChatTemplate plain;
+      plain.format = template_name.empty() ? ChatFormat::Plain : chat_format_from_name(template_name);
+      plain.eos_text = bpe.special_tokens.back();
+      BpeModelSpec spec = train_bpe(sft_corpus_text(config.get_string("data.train"), plain, plain.eos_text), bpe);
+      fs::create_directories(tokenizer_dir);
+      save_bpe_model(spec, tokenizer_dir);
+    }
+    tokenizer = load_tokenizer(tokenizer_dir);
+    chat = load_chat_template(tokenizer_dir, tokenizer->eos_text(), tokenizer->bos_text(), template_name);
+    ModelConfig mc = preset_config(config.get_string("model.preset"));
+    const auto size = [&](const char* key, int64_t& field) {
+      if (config.get_int(key) > 0) field = config.get_int(key);
+    };
+    size("model.hidden_size", mc.hidden_size);
+    size("model.intermediate_size", mc.intermediate_size);
+    size("model.num_layers", mc.num_hidden_layers);
+    size("model.num_heads", mc.num_attention_heads);
+    size("model.num_kv_heads", mc.num_key_value_heads);
+    if (mc.hidden_size % mc.num_attention_heads != 0 || mc.num_attention_heads % mc.num_key_value_heads != 0)
+      fail("model.hidden_size must divide by model.num_heads, and num_heads by num_kv_heads");
+    mc.head_dim = mc.hidden_size / mc.num_attention_heads;
+    mc.vocab_size = tokenizer->vocab_size();
+    mc.max_position_embeddings = std::max<int64_t>(mc.max_position_embeddings, config.get_int("data.max_seq_len"));
+    mc.bos_token_id.reset();
+    if (tokenizer->bos_id()) mc.bos_token_id = *tokenizer->bos_id();
+    mc.eos_token_ids.clear();
+    if (tokenizer->eos_id()) mc.eos_token_ids = {*tokenizer->eos_id()};
+    model = CausalLM(mc);
+    init_random_weights(model, seed);
+    model->to(device, dtype);
+  }
+  model->train();
+  const int32_t pad_id = tokenizer->pad_id().value_or(tokenizer->eos_id().value_or(0));
+
+  std::vector<torch::Tensor> trainable;
+  if (use_lora) {
+    trainable = add_sft_adapter(model, config, seed);
+  } else {
+    for (auto& p : model->parameters()) {
+      p.set_requires_grad(true);
+      trainable.push_back(p);
+    }
+  }
+  int64_t trainable_count = 0;
+  for (const auto& p : trainable) trainable_count += p.numel();
+
+  // ---- setup: data ---------------------------------------------------------------------------
+  SftDataOptions data_options;
+  data_options.max_seq_len = config.get_int("data.max_seq_len");
+  data_options.train_on_prompt = config.get_bool("data.train_on_prompt");
+  data_options.add_bos = tokenizer->add_bos_token();
+  SftDataset train_data = load_sft_dataset(config.get_string("data.train"), *tokenizer, chat, data_options);
+  if (train_data.truncated > 0)
+    log::warn(std::to_string(train_data.truncated) + " of " + std::to_string(train_data.rows.size()) +
+              " training rows were truncated to data.max_seq_len=" + std::to_string(data_options.max_seq_len));
+  std::vector<SftRow> rows = config.get_bool("data.packing") ? pack_rows(train_data.rows, data_options.max_seq_len)
+                                                             : train_data.rows;
+  std::vector<SftRow> validation_rows;
+  if (!config.get_string("data.validation").empty())
+    validation_rows = load_sft_dataset(config.get_string("data.validation"), *tokenizer, chat, data_options).rows;
+
+  const int64_t batch_size = config.get_int("training.batch_size");
+  const int64_t grad_accum = config.get_int("training.grad_accum");
+  const bool shuffle = config.get_bool("data.shuffle");
+  const int64_t batches_per_epoch = (static_cast<int64_t>(rows.size()) + batch_size - 1) / batch_size;
+  const int64_t total_steps = config.get_int("training.max_steps") > 0
+                                  ? config.get_int("training.max_steps")
+                                  : config.get_int("training.epochs") * ((batches_per_epoch + grad_accum - 1) / grad_accum);
+
+  // ---- setup: optimizer, schedule, resume ----------------------------------------------------
+  AdamWOptions adam;
+  adam.lr = config.get_float("training.lr");
+  adam.beta1 = config.get_float("training.adam_beta1");
+  adam.beta2 = config.get_float("training.adam_beta2");
+  adam.eps = config.get_float("training.adam_eps");
+  adam.weight_decay = config.get_float("training.weight_decay");
+  auto optimizer = make_adamw(trainable, adam);
+  LrSchedule schedule;
+  schedule.lr = adam.lr;
+  schedule.warmup_steps = config.get_int("training.warmup_steps");
+  schedule.total_steps = total_steps;
+  schedule.kind = config.get_string("training.schedule");
+  schedule.min_lr_ratio = config.get_float("training.min_lr_ratio");
+
+  const auto save_weights = [&](const std::string& dir) {
+    if (use_lora) {
+      save_sft_adapter(model, config, dir);
+    } else {
+      fs::create_directories(dir);
+      save_model(model, dir, torch::kFloat32);
+      copy_tokenizer_files(tokenizer_dir, dir);
+    }
+  };
+  const std::string weights_name = use_lora ? "adapter" : "model";
+
+  TrainState state;
+  state.seed = seed;
+  if (resume_from) {
+    // Weights, optimizer moments, schedule position, data cursor and RNG: everything the next
+    // step depends on, so the continued run repeats the uninterrupted one exactly.
+    if (use_lora) load_sft_adapter(model, *resume_from + "/adapter");
+    else load_weights(model, *resume_from + "/model");
+    torch::load(*optimizer, *resume_from + "/optimizer.pt");
+    state = load_checkpoint_state(*resume_from);
+    if (state.seed != seed) log::warn("resume: run.seed differs from the checkpoint's; the data order will too");
+    log::info("resuming from " + *resume_from + " (step " + std::to_string(state.step) + ")");
+  }
+
+  log::info("sft: " + std::to_string(train_data.rows.size()) + " rows (" + std::to_string(train_data.target_tokens) +
+            " target tokens), " + std::to_string(total_steps) + " steps, " + std::to_string(trainable_count) +
+            " trainable parameters (" + (use_lora ? "LoRA" : "full fine-tuning") + "), run folder " + run_dir);
+
+  // ---- loop ----------------------------------------------------------------------------------
+  StopSignals stop_signals;
+  const bool tty = !options.quiet && ::isatty(STDERR_FILENO);
+  const int64_t log_every = config.get_int("log.every");
+  const int64_t eval_every = config.get_int("eval.every");
+  const int64_t checkpoint_every = config.get_int("checkpoint.every");
+  const int64_t keep = config.get_int("checkpoint.keep");
+  const auto start_time = std::chrono::steady_clock::now();
+  const int64_t start_step = state.step;
+  result.first_step = state.step + 1;
+  auto plan = plan_epoch(rows, batch_size, seed, state.epoch, shuffle);
+
+  const auto save_state_checkpoint = [&] {
+    save_checkpoint(run_dir, state, keep, [&](const std::string& dir) {
+      save_weights(dir + "/" + weights_name);
+      torch::save(*optimizer, dir + "/optimizer.pt");
+    });
+  };
+  const auto run_eval = [&] {
+    if (validation_rows.empty()) return;
+    EvalResult e = evaluate(model, validation_rows, config.get_int("eval.batch_size"), pad_id);
+    result.eval_loss = e.loss;
+    result.eval_accuracy = e.accuracy;
+    append_jsonl(metrics_path, {{"step", state.step}, {"eval_loss", e.loss}, {"eval_token_accuracy", e.accuracy}});
+    if (!options.quiet)
+      log::info("eval step " + std::to_string(state.step) + ": loss " + std::to_string(e.loss) + ", token accuracy " +
+                std::to_string(e.accuracy));
+    if (!state.has_best || e.loss < state.best_eval_loss) {
+      state.has_best = true;
+      state.best_eval_loss = e.loss;
+      const std::string tmp = run_dir + "/.tmp-best-" + std::to_string(::getpid());
+      fs::remove_all(tmp);
+      save_weights(tmp);
+      replace_directory_atomic(tmp, run_dir + "/best");
+    }
+  };
+
+  while (state.step < total_steps) {
+    const auto step_start = std::chrono::steady_clock::now();
+    std::vector<SftBatch> micro;
+    for (int64_t i = 0; i < grad_accum; ++i) {
+      if (state.batch_in_epoch >= static_cast<int64_t>(plan.size())) {
+        ++state.epoch;
+        state.batch_in_epoch = 0;
+        plan = plan_epoch(rows, batch_size, seed, state.epoch, shuffle);
+      }
+      micro.push_back(collate(rows, plan[state.batch_in_epoch++], pad_id));
+    }
+    int64_t step_targets = 0, step_tokens = 0;
+    for (const auto& b : micro) step_targets += b.target_tokens, step_tokens += b.tokens;
+
+    optimizer->zero_grad();
+    double step_loss = 0;
+    for (const auto& b : micro) {
+      LmLoss l = causal_lm_loss(model, b.input_ids, b.attention_mask, b.labels);
+      auto loss = l.loss_sum / static_cast<double>(step_targets);
+      loss.backward();
+      step_loss += loss.item<double>();
+    }
+    const double grad_norm = clip_grad_norm(trainable, config.get_float("training.max_grad_norm"));
+    const double lr = schedule.at(state.step);
+    set_learning_rate(*optimizer, lr);
+    optimizer->step();
+    ++state.step;
+    state.tokens_seen += step_tokens;
+    result.losses.push_back(step_loss);
+
+    const auto now = std::chrono::steady_clock::now();
+    const double step_s = std::chrono::duration<double>(now - step_start).count();
+    const double elapsed = std::chrono::duration<double>(now - start_time).count();
+    const double eta = elapsed / static_cast<double>(state.step - start_step) * static_cast<double>(total_steps - state.step);
+    if (state.step % log_every == 0 || state.step == total_steps) {
+      append_jsonl(metrics_path, {{"step", state.step}, {"epoch", state.epoch}, {"loss", step_loss}, {"lr", lr},
+                                  {"grad_norm", grad_norm}, {"tokens", step_tokens}, {"target_tokens", step_targets},
+                                  {"tokens_per_s", step_tokens / std::max(step_s, 1e-9)},
+                                  {"memory_mb", resident_memory_mb()}, {"elapsed_s", elapsed}});
+      char line[256];
+      std::snprintf(line, sizeof line, "step %ld/%ld  loss %.4f  lr %.2e  grad_norm %.3f  %.0f tok/s  ETA %s",
+                    static_cast<long>(state.step), static_cast<long>(total_steps), step_loss, lr, grad_norm,
+                    step_tokens / std::max(step_s, 1e-9), format_duration(eta).c_str());
+      if (tty) std::fprintf(stderr, "\r\033[K%s%s", line, state.step == total_steps ? "\n" : "");
+      else if (!options.quiet) std::fprintf(stderr, "%s\n", line);
+    }
+    if (eval_every > 0 && state.step % eval_every == 0 && state.step < total_steps) {
+      if (tty) std::fprintf(stderr, "\n");
+      run_eval();
+    }
+    const int signal = g_stop_signal.load();
+    const bool stop = signal != 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps);
+    if (stop && state.step < total_steps) {
+      if (tty) std::fprintf(stderr, "\n");
+      save_state_checkpoint();
+      log::info("stopped at step " + std::to_string(state.step) + "; checkpoint saved, continue with --resume");
+      result.interrupted = true;
+      result.signal = signal;
+      result.steps = state.step;
+      return result;
+    }
+    if (checkpoint_every > 0 && state.step % checkpoint_every == 0 && state.step < total_steps)
+      save_state_checkpoint();
+  }
+
+  // ---- save ----------------------------------------------------------------------------------
+  run_eval();
+  save_state_checkpoint();
+  const std::string final_dir = run_dir + "/" + weights_name;
+  const std::string tmp = run_dir + "/.tmp-" + weights_name + "-" + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  save_weights(tmp);
+  replace_directory_atomic(tmp, final_dir);
+  log::info("sft: done, " + std::to_string(state.step) + " steps; " + (use_lora ? "adapter" : "model") + " in " +
+            final_dir);
+  result.steps = state.step;
+  return result;
+}
+
+}  // namespace lathe

@@ -1,0 +1,66 @@
+// LoRA for the SFT recipe: see sft_adapter.h. The adapter is named "default" (PEFT's name for
+// an unnamed adapter); its parameters appear in named_parameters() as
+// "<module>.lora_A.default.weight", which is how a checkpoint's weights are copied back in.
+#include "train/sft_adapter.h"
+
+#include <filesystem>
+#include <map>
+
+#include "core/error.h"
+#include "model/lora.h"
+
+namespace lathe {
+namespace {
+
+const char* kAdapter = "default";
+
+LoraConfig lora_config(const CausalLM& model, const Config& config) {
+  LoraConfig lc;
+  lc.r = config.get_int("lora.r");
+  lc.alpha = config.get_float("lora.alpha");
+  lc.dropout = config.get_float("lora.dropout");
+  lc.target_modules = config.get_string_list("lora.target_modules");
+  lc.layers_to_transform = config.get_int_list("lora.layers");
+  lc.use_rslora = config.get_bool("lora.use_rslora");
+  lc.base_model_name_or_path = config.get_string("model.init") == "load" ? config.get_string("model.path") : "";
+  return lc;
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> add_sft_adapter(CausalLM& model, const Config& config, uint64_t seed) {
+  return add_lora_adapter(model, kAdapter, lora_config(model, config), seed);
+}
+
+void save_sft_adapter(CausalLM& model, const Config& config, const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  save_peft_adapter(model, kAdapter, lora_config(model, config), dir);
+}
+
+void load_sft_adapter(CausalLM& model, const std::string& dir) {
+  // Loaded beside the live adapter and copied into it, so the optimizer keeps the tensors it
+  // was built on.
+  const std::string staging = "resume";
+  load_peft_adapter(model, staging, dir);
+  std::map<std::string, torch::Tensor> params;
+  for (auto& p : model->named_parameters(true)) params[p.key()] = p.value();
+  {
+    torch::NoGradGuard no_grad;
+    int64_t copied = 0;
+    for (auto& [key, value] : params) {
+      const std::string marker = std::string(".") + kAdapter + ".";
+      const auto at = key.find(marker);
+      if (at == std::string::npos || key.find(".lora_") == std::string::npos) continue;
+      const std::string source = key.substr(0, at) + "." + staging + "." + key.substr(at + marker.size());
+      auto it = params.find(source);
+      if (it == params.end()) fail(dir + ": adapter has no weight for " + key);
+      value.copy_(it->second);
+      ++copied;
+    }
+    if (copied == 0) fail(dir + ": no LoRA weights matched the training adapter");
+  }
+  remove_adapter(model, staging);
+  set_active_adapters(model, {kAdapter});
+}
+
+}  // namespace lathe
