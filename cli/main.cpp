@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   lathe::cli::register_merge(app);
   lathe::cli::register_sft(app);
   lathe::cli::register_data_inspect(app);
+  lathe::cli::register_grpo(app);
 
   try {
     app.parse(argc, argv);
