@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <csignal>
+#include <sys/socket.h>
 #include <ctime>
 
 #include "core/error.h"
@@ -301,9 +302,10 @@ void Server::start() {
   http_.set_payload_max_length(options_.max_body_bytes);
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a second server
   // bind the same port and silently share its connections.
-  http_.set_socket_options([](socket_t sock) {
+  http_.set_socket_options([this](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_socket_ = sock;
   });
   if (options_.port == 0) {
     port_ = http_.bind_to_any_port(options_.host);
@@ -314,6 +316,10 @@ void Server::start() {
            " (in use, or not an address of this machine); pick another --port or --host");
     port_ = options_.port;
   }
+  // The library was built with a listen backlog of 5: a burst of clients (32 connecting at
+  // once) overflows it and the kernel drops connections. listen() again on the bound socket
+  // only enlarges the queue.
+  if (listen_socket_ >= 0) ::listen(listen_socket_, SOMAXCONN);
   scheduler_->start();
   listener_ = std::thread([this] { http_.listen_after_bind(); });
   log::info("serve: " + model_name() + " on " + url() + "/v1");

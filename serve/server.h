@@ -88,6 +88,7 @@ class Server {
   httplib::Server http_;
   std::thread listener_;
   int port_ = 0;
+  int listen_socket_ = -1;  // the bound socket, to enlarge its backlog
   int64_t created_ = 0;
   std::atomic<int> in_flight_{0};  // generation responses still being written
   std::mutex stop_mutex_;
