@@ -1,8 +1,8 @@
 // The OpenAI/vLLM surface of `lathe serve`, on a server started in-process on a free
 // loopback port: every endpoint's shape, greedy text against generate() on the same folder
 // loaded independently, streaming (SSE, [DONE], include_usage), stop strings, seeds,
-// logprobs against the model's log-softmax, tokenize/detokenize, metrics, API keys and every
-// error case with its status — after which the server still answers.
+// logprobs against the model's log-softmax, tokenize/detokenize, metrics, API keys, the
+// max_tokens cap and every error case with its status — after which the server still answers.
 #include <cmath>
 
 #include "tests/serve/serve_test_support.h"
@@ -299,6 +299,22 @@ TEST_F(OpenAIApi, ErrorsHaveTheirStatusAndTheServerCarriesOn) {
   // Still serving.
   EXPECT_EQ(get(s(), "/health").status, 200);
   EXPECT_EQ(post(s(), c, json{{"prompt", "cars"}, {"max_tokens", 2}}).status, 200);
+}
+
+TEST(MaxTokensCap, LargerRequestsAreRefusedAndDefaultsCapped) {
+  auto o = options_for(tiny());
+  o.max_tokens_cap = 8;
+  auto server = start(o);
+  expect_error(post(*server, "/v1/completions", json{{"prompt", "x"}, {"max_tokens", 9}}), 400, "--max-tokens-cap",
+               "max_tokens");
+  auto ok = post(*server, "/v1/completions", json{{"prompt", "x"}, {"max_tokens", 8}, {"ignore_eos", true}});
+  EXPECT_EQ(ok.json_body["usage"]["completion_tokens"], 8);
+  // Chat's default (the rest of the context) is capped too.
+  auto chat = post(*server, "/v1/chat/completions",
+                   json{{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}, {"ignore_eos", true}});
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  EXPECT_EQ(chat.json_body["usage"]["completion_tokens"], 8);
+  EXPECT_EQ(chat.json_body["choices"][0]["finish_reason"], "length");
 }
 
 TEST(ApiKey, V1RoutesNeedTheBearerToken) {
