@@ -4,6 +4,7 @@
 // logprobs against the model's log-softmax, tokenize/detokenize, metrics, API keys, the
 // max_tokens cap and every error case with its status — after which the server still answers.
 #include <cmath>
+#include <thread>
 
 #include "tests/serve/serve_test_support.h"
 
@@ -242,8 +243,14 @@ TEST_F(OpenAIApi, MetricsCountTokensAndLatencies) {
   EXPECT_EQ(metric(m.body, "vllm:prompt_tokens_total" + label), prompt0 + prompt);
   EXPECT_EQ(metric(m.body, "vllm:generation_tokens_total" + label), gen0 + generated);
   EXPECT_EQ(metric(m.body, "vllm:time_to_first_token_seconds_count" + label), ttft0 + 3);
-  EXPECT_EQ(metric(m.body, "vllm:num_requests_running" + label), 0);
-  EXPECT_EQ(metric(m.body, "vllm:num_requests_waiting" + label), 0);
+  // Gauges are sampled by the engine after each step, a moment after the last response.
+  std::string gauges = m.body;
+  for (int i = 0; i < 500 && metric(gauges, "vllm:num_requests_running" + label) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    gauges = get(s(), "/metrics").body;
+  }
+  EXPECT_EQ(metric(gauges, "vllm:num_requests_running" + label), 0);
+  EXPECT_EQ(metric(gauges, "vllm:num_requests_waiting" + label), 0);
   for (const char* name : {"# TYPE vllm:time_per_output_token_seconds histogram", "# TYPE vllm:kv_cache_usage_perc gauge",
                            "vllm:e2e_request_latency_seconds_bucket{model_name=\"tiny\",le=\"+Inf\"}",
                            "vllm:request_success_total{model_name=\"tiny\",finished_reason=\"length\"}"})
