@@ -70,6 +70,7 @@ void register_serve(CLI::App& app) {
     s.device = o->model.device;
     s.dtype = o->model.dtype;
     s.chat_template = o->model.chat_template;
+    serve::check_server_options(s);  // before the model loads: a bad flag fails fast
 
     // Every thread the server starts inherits this mask; the signals are taken below by
     // sigwait, so shutdown runs in ordinary code, not in a signal handler.

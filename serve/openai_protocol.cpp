@@ -199,6 +199,7 @@ GenerationFields parse_generation_fields(const json& body, bool chat) {
     if (f.echo && f.logprobs) unsupported("echo", "echo with logprobs needs prompt logprobs; drop one of them");
   }
   if (f.logprobs) p.logprobs = f.top_logprobs;
+  f.return_token_ids = bool_field(body, "return_token_ids").value_or(false);
 
   f.stream = bool_field(body, "stream").value_or(false);
   if (const json* so = find_field(body, "stream_options")) {

@@ -34,6 +34,7 @@ struct GenerationFields {
   bool echo = false;                 // completions: the prompt text leads each choice
   bool logprobs = false;             // logprobs were asked for
   int top_logprobs = 0;              // alternatives per token
+  bool return_token_ids = false;     // vLLM's extension: prompt and generated ids in choices
 };
 
 // Reads the sampling and streaming fields. chat picks chat's logprobs form (bool +

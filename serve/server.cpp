@@ -110,21 +110,31 @@ json full_response(const ResponseContext& ctx, std::vector<Completion>& done) {
     else choice["text"] = echo + c.text;
     choice["finish_reason"] = c.finish_reason;
     choice["stop_reason"] = stop_reason(c);
+    if (ctx.fields.return_token_ids) {
+      choice["token_ids"] = c.tokens;
+      if (!ctx.chat) choice["prompt_token_ids"] = ctx.prompts[i / ctx.n].ids;
+    }
     choices.push_back(std::move(choice));
   }
-  return {{"id", ctx.id},
-          {"object", ctx.chat ? "chat.completion" : "text_completion"},
-          {"created", ctx.created},
-          {"model", ctx.model},
-          {"choices", choices},
-          {"usage", usage(ctx.prompt_tokens, completion_tokens)}};
+  json response = {{"id", ctx.id},
+                   {"object", ctx.chat ? "chat.completion" : "text_completion"},
+                   {"created", ctx.created},
+                   {"model", ctx.model},
+                   {"choices", choices},
+                   {"usage", usage(ctx.prompt_tokens, completion_tokens)}};
+  if (ctx.chat && ctx.fields.return_token_ids) response["prompt_token_ids"] = ctx.prompts[0].ids;
+  return response;
 }
 
 // A server-sent-events response fed by the job's events.
 class EventStream {
  public:
   EventStream(ResponseContext ctx, std::shared_ptr<Job> job)
-      : ctx_(std::move(ctx)), job_(std::move(job)), tokens_(job_->choices(), 0), offsets_(job_->choices(), 0) {}
+      : ctx_(std::move(ctx)),
+        job_(std::move(job)),
+        tokens_(job_->choices(), 0),
+        offsets_(job_->choices(), 0),
+        prompt_ids_sent_(job_->choices(), false) {}
 
   // httplib calls this until sink.done(); false ends the response (the client is gone).
   bool provide(httplib::DataSink& sink) {
@@ -174,6 +184,7 @@ class EventStream {
       }
       json c = chunk(json::array({choice}));
       if (ctx_.fields.continuous_usage) c["usage"] = usage(ctx_.prompt_tokens, 0);
+      if (ctx_.chat && ctx_.fields.return_token_ids) c["prompt_token_ids"] = ctx_.prompts[0].ids;
       out += "data: " + dump(c) + "\n\n";
     }
     return out;
@@ -181,7 +192,8 @@ class EventStream {
 
   std::string chunk_for(const JobEvent& e) {
     const bool finished = e.finished.has_value();
-    if (!finished && e.delta.empty() && !e.logprobs) return "";  // held-back text, nothing to say yet
+    const bool ids = ctx_.fields.return_token_ids;
+    if (!finished && e.delta.empty() && !e.logprobs && !ids) return "";  // held-back text, nothing to say yet
     json logprobs = nullptr;
     if (e.logprobs) logprobs = choice_logprobs(ctx_, {*e.logprobs}, offsets_[e.choice]);
     json choice = {{"index", e.choice}};
@@ -190,6 +202,13 @@ class EventStream {
     choice["logprobs"] = logprobs;
     choice["finish_reason"] = finished ? json(e.finished->finish_reason) : json(nullptr);
     if (finished || !ctx_.chat) choice["stop_reason"] = finished ? stop_reason(*e.finished) : json(nullptr);
+    if (ids) {
+      choice["token_ids"] = finished ? json::array() : json::array({e.token});
+      if (!ctx_.chat && !prompt_ids_sent_[e.choice]) {
+        choice["prompt_token_ids"] = ctx_.prompts[e.choice / ctx_.n].ids;
+        prompt_ids_sent_[e.choice] = true;
+      }
+    }
     json c = chunk(json::array({choice}));
     if (ctx_.fields.continuous_usage) c["usage"] = usage(ctx_.prompt_tokens, tokens_[e.choice]);
     return "data: " + dump(c) + "\n\n";
@@ -223,6 +242,7 @@ class EventStream {
   std::shared_ptr<Job> job_;
   std::vector<int64_t> tokens_;   // per choice, for usage
   std::vector<size_t> offsets_;   // per choice, completions' text_offset
+  std::vector<bool> prompt_ids_sent_;  // per choice, with return_token_ids
   bool started_ = false;
   Clock::time_point last_write_ = Clock::now();
 };
@@ -256,19 +276,26 @@ LoraModule parse_lora_module(const std::string& text) {
 
 Server::Server(ServerOptions options) : Server(options, load_from_options(options)) {}
 
+void check_server_options(const ServerOptions& o) {
+  static const std::vector<int> ranks{1, 8, 16, 32, 64, 128, 256, 320, 512};
+  if (std::find(ranks.begin(), ranks.end(), o.scheduler.max_lora_rank) == ranks.end())
+    fail("--max-lora-rank " + std::to_string(o.scheduler.max_lora_rank) +
+         " is not one of 1, 8, 16, 32, 64, 128, 256, 320, 512 (as vLLM accepts)");
+  if (o.scheduler.max_loras < 1) fail("--max-loras must be >= 1");
+  if (static_cast<int>(o.lora_modules.size()) > o.scheduler.max_loras)
+    fail("--lora-modules names " + std::to_string(o.lora_modules.size()) + " adapters but --max-loras is " +
+         std::to_string(o.scheduler.max_loras) + "; raise --max-loras");
+  if (o.scheduler.max_waiting < 1) fail("--max-waiting-requests must be >= 1");
+  if (o.scheduler.max_num_seqs < 1) fail("--max-num-seqs must be >= 1");
+  if (o.port < 0 || o.port > 65535) fail("--port must be in 0..65535, got " + std::to_string(o.port));
+  if (o.max_tokens_cap < 0) fail("--max-tokens-cap must be >= 0");
+}
+
 Server::Server(ServerOptions options, LoadedModel model) : options_(std::move(options)), model_(std::move(model)) {
+  check_server_options(options_);
   if (options_.served_model_names.empty()) options_.served_model_names = {options_.model_dir.empty() ? model_.dir : options_.model_dir};
   if (options_.model_dir.empty()) options_.model_dir = model_.dir;
   if (!options_.lora_modules.empty()) options_.enable_lora = true;
-  static const std::vector<int> ranks{1, 8, 16, 32, 64, 128, 256, 320, 512};
-  if (std::find(ranks.begin(), ranks.end(), options_.scheduler.max_lora_rank) == ranks.end())
-    fail("--max-lora-rank " + std::to_string(options_.scheduler.max_lora_rank) +
-         " is not one of 1, 8, 16, 32, 64, 128, 256, 320, 512 (as vLLM accepts)");
-  if (options_.scheduler.max_loras < 1) fail("--max-loras must be >= 1");
-  if (static_cast<int>(options_.lora_modules.size()) > options_.scheduler.max_loras)
-    fail("--lora-modules names " + std::to_string(options_.lora_modules.size()) + " adapters but --max-loras is " +
-         std::to_string(options_.scheduler.max_loras) + "; raise --max-loras");
-  if (options_.scheduler.max_waiting < 1) fail("--max-waiting-requests must be >= 1");
   metrics_ = std::make_unique<Metrics>(model_name());
   scheduler_ = std::make_unique<Scheduler>(model_, options_.scheduler, *metrics_);
   created_ = static_cast<int64_t>(std::time(nullptr));

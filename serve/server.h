@@ -52,6 +52,9 @@ struct ServerOptions {
   double shutdown_grace_seconds = 30;           // shutdown(): time running requests get to finish
 };
 
+// The option checks that need no model (the CLI runs them before loading it); lathe::Error.
+void check_server_options(const ServerOptions& options);
+
 class Server {
  public:
   // Loads the model and the --lora-modules adapters; throws lathe::Error naming the problem.

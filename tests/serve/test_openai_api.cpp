@@ -208,6 +208,39 @@ TEST_F(OpenAIApi, PromptListsTokenIdsAndEcho) {
   EXPECT_EQ(t.json_body["choices"][0]["text"], "the dealer" + ref.greedy(ids, 5));
 }
 
+TEST_F(OpenAIApi, ReturnTokenIdsGiveTheExactSampledTokens) {
+  // What a trainer needs to score rollouts: the ids, not a re-tokenized text.
+  Reference ref;
+  const auto ids = ref.encode("How many cars");
+  SamplingParams p;
+  p.temperature = 1.0;
+  p.max_new_tokens = 7;
+  p.n = 2;
+  p.seed = 3;
+  auto want = generate(ref.loaded.model, ref.loaded.tokenizer.get(), {{ids, p}}).completions[0];
+  const json body{{"prompt", "How many cars"}, {"max_tokens", 7}, {"temperature", 1.0}, {"n", 2}, {"seed", 3},
+                  {"return_token_ids", true}};
+  auto r = post(s(), "/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (int i = 0; i < 2; ++i) {
+    const json& c = r.json_body["choices"][i];
+    EXPECT_EQ(c["prompt_token_ids"].get<std::vector<int32_t>>(), ids);
+    EXPECT_EQ(c["token_ids"].get<std::vector<int32_t>>(), want[i].tokens) << "choice " << i;
+    EXPECT_EQ(c["text"], want[i].text);
+  }
+  auto st = post_stream(s(), "/v1/completions", body);
+  std::vector<std::vector<int32_t>> streamed(2);
+  for (const auto& chunk : st.chunks)
+    for (const auto& c : chunk["choices"])
+      for (const auto& t : c["token_ids"]) streamed[c["index"].get<size_t>()].push_back(t.get<int32_t>());
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(streamed[i], want[i].tokens) << "choice " << i;
+  auto chat = post(s(), "/v1/chat/completions",
+                   json{{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}, {"max_tokens", 3},
+                        {"return_token_ids", true}});
+  EXPECT_EQ(chat.json_body["prompt_token_ids"].get<std::vector<int32_t>>(), ref.chat({{"user", "hi"}}));
+  EXPECT_EQ(chat.json_body["choices"][0]["token_ids"].size(), chat.json_body["usage"]["completion_tokens"].get<size_t>());
+}
+
 TEST_F(OpenAIApi, TokenizeAndDetokenize) {
   Reference ref;
   auto r = post(s(), "/tokenize", json{{"model", "tiny"}, {"prompt", "宝马 cars"}, {"return_token_strs", true}});
