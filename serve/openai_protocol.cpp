@@ -22,7 +22,7 @@ const json* find_field(const json& body, const char* key) {
 }
 
 [[noreturn]] void bad_type(const char* key, const char* expected, const json& got) {
-  throw ApiError(400, std::string("'") + key + "' must be " + expected + ", got " + dump(got), key);
+  throw ApiError(400, std::string("'") + key + "' must be " + expected + ", got " + describe(got), key);
 }
 
 std::optional<double> number_field(const json& body, const char* key) {
@@ -126,6 +126,14 @@ json byte_list(const std::string& bytes) {
 }  // namespace
 
 std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string describe(const json& value) {
+  if (value.is_array()) return "a list of " + std::to_string(value.size());
+  if (value.is_object()) return "an object";
+  if (value.is_string() && value.get_ref<const std::string&>().size() > 80)
+    return dump(value.get_ref<const std::string&>().substr(0, 80)) + "...";
+  return dump(value);
+}
 
 GenerationFields parse_generation_fields(const json& body, bool chat) {
   refuse_unsupported(body, chat);

@@ -87,4 +87,8 @@ std::string random_id(const std::string& prefix);
 // Serialises without throwing on invalid UTF-8 (replaced by U+FFFD).
 std::string dump(const json& value);
 
+// A request value for an error message: scalars as JSON (long strings cut), lists and
+// objects by kind only — a deeply nested body must not be serialised (recursion).
+std::string describe(const json& value);
+
 }  // namespace lathe::serve

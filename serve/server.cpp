@@ -45,7 +45,7 @@ json parse_body(const Request& req) {
 std::string string_field(const json& body, const char* key) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return "";
-  if (!it->is_string()) throw ApiError(400, std::string("'") + key + "' must be a string, got " + dump(*it), key);
+  if (!it->is_string()) throw ApiError(400, std::string("'") + key + "' must be a string, got " + describe(*it), key);
   return it->get<std::string>();
 }
 
@@ -564,7 +564,7 @@ void Server::setup_routes() {
     std::vector<int32_t> ids;
     for (const auto& t : body["tokens"]) {
       if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
-        throw ApiError(400, "'tokens' must be a list of token ids, got " + dump(t), "tokens");
+        throw ApiError(400, "'tokens' must be a list of token ids, got " + describe(t), "tokens");
       ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
     }
     check_token_ids(ids, *model_.tokenizer, "tokens");

@@ -332,6 +332,11 @@ TEST_F(OpenAIApi, ErrorsHaveTheirStatusAndTheServerCarriesOn) {
                     json{{"messages", json::array({{{"role", "user"}, {"content", "x"}}})}, {"top_logprobs", 2}}),
                400, "`logprobs` must be set to true", "top_logprobs");
   expect_error(get(s(), "/v1/nothing-here"), 404, "Not Found");
+  // A deeply nested body is refused without being walked recursively.
+  const std::string deep = "{\"prompt\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+  expect_error(post(s(), c, deep), 400, "token ids", "prompt");
+  expect_error(post(s(), "/detokenize", "{\"tokens\": [" + std::string(200000, '[') + std::string(200000, ']') + "]}"),
+               400, "'tokens'", "tokens");
   expect_error(post(s(), c, std::string(9u << 20, ' ')), 413, "--max-body-bytes");
   // An error while streaming is refused before the stream starts.
   auto st = post_stream(s(), c, json{{"prompt", "x"}, {"top_k", -5}});
