@@ -1,6 +1,7 @@
 // LoRA serving: an adapter changes the output and the base is unaffected; requests for the
 // base and two adapters sent at once (one batch) each get the greedy text they get alone;
-// hot reload replaces the weights (new requests see only the new ones); unload; --max-loras
+// hot reload replaces the weights (new requests see only the new ones, a running request
+// finishes on the weights it started with); unload; --max-loras
 // and --max-lora-rank refuse with clear errors, at start and at runtime.
 #include <thread>
 
@@ -111,6 +112,40 @@ TEST(Adapters, HotReloadReplacesTheWeights) {
   auto bad = post(*server, "/v1/load_lora_adapter", json{{"lora_name", "x"}, {"lora_path", tiny().model_dir}});
   EXPECT_EQ(bad.status, 400);  // a model folder is not an adapter
   EXPECT_NE(bad.body.find("adapter_config.json"), std::string::npos) << bad.body;
+}
+
+TEST(Adapters, ARunningRequestFinishesOnTheWeightsItStartedWith) {
+  Reference ref;
+  const auto prompt = ref.encode("the dealer");
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_new_tokens = 400;
+  p.ignore_eos = true;
+  load_peft_adapter(ref.loaded.model, "old", tiny().adapter_a);
+  const std::string old_text = generate(ref.loaded.model, ref.loaded.tokenizer.get(), {{prompt, p}}).completions[0][0].text;
+  remove_adapter(ref.loaded.model, "old");
+  auto o = with_adapters();
+  o.scheduler.max_model_len = 4096;
+  auto server = start(o);
+  Stream running;
+  std::thread client([&] {
+    running = post_stream(*server, "/v1/completions",
+                          json{{"model", "inv"}, {"prompt", "the dealer"}, {"max_tokens", 400}, {"temperature", 0},
+                               {"ignore_eos", true}});
+  });
+  // Reload as soon as the stream has produced something, while it still runs.
+  for (int i = 0; i < 2000 && metric(get(*server, "/metrics").body, "vllm:generation_tokens_total{model_name=\"tiny\"}") < 5; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto reload = post(*server, "/v1/load_lora_adapter",
+                     json{{"lora_name", "inv"}, {"lora_path", tiny().adapter_a2}, {"load_inplace", true}});
+  ASSERT_EQ(reload.status, 200) << reload.body;
+  const bool overlapped = metric(get(*server, "/metrics").body, "vllm:num_requests_running{model_name=\"tiny\"}") == 1;
+  client.join();
+  ASSERT_TRUE(running.done());
+  if (!overlapped) GTEST_SKIP() << "the request finished before the reload (machine too fast to overlap them)";
+  EXPECT_EQ(stream_texts(running, 1)[0], old_text);
+  EXPECT_EQ(text_of(post(*server, "/v1/completions", completion("inv", "How many cars", 16))),
+            ref.greedy(ref.encode("How many cars"), 16, tiny().adapter_a2));
 }
 
 TEST(Adapters, LimitsAreEnforcedWithClearErrors) {
