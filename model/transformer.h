@@ -79,7 +79,8 @@ class CausalLMImpl : public torch::nn::Module {
   explicit CausalLMImpl(const ModelConfig& config);
 
   // input_ids [B, T] int64; positions [B, T] int64 (RoPE positions);
-  // key_valid [B, S] bool, S = cache length + T (or T without a cache): real tokens.
+  // key_valid [B, S] bool, S = cache->length() (its longest row) + T, or T without a cache:
+  // real tokens. Rows of different lengths (continuous batching) take T = 1.
   // With a cache, k/v of these T positions are appended and the cache advances.
   // Returns logits [B, T, V] (All), [B, 1, V] (Last) in f32, or the final hidden states
   // [B, T, C] (None).
