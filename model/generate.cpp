@@ -167,7 +167,7 @@ GenerationResult generate(CausalLM& model, const Tokenizer* tokenizer, const std
       }
       TokenChoice choice = row.sampler.pick(base + a * V, V);
       c.tokens.push_back(choice.token);
-      if (row.params->logprobs >= 0) c.choices.push_back(std::move(choice));
+      if (row.params->logprobs >= 0 || row.params->entropy) c.choices.push_back(std::move(choice));
       ++result.generated_tokens;
       const int32_t token = c.tokens.back();
       bool stopped_by_string = false;

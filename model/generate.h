@@ -23,7 +23,7 @@ struct Completion {
   std::vector<int32_t> tokens;        // generated ids (a final stop id included)
   std::string text;                   // decoded; stop strings and stop ids not included
   std::string finish_reason;          // "stop" | "length"
-  std::vector<TokenChoice> choices;   // per token, when logprobs were asked for
+  std::vector<TokenChoice> choices;   // per token, when logprobs or entropy were asked for
 };
 
 struct GenerationResult {
