@@ -211,15 +211,7 @@ class TinyModelTest : public ::testing::Test {
     save_bpe_model(train_bpe("How many BMW cars are in stock? 宝马有几辆？ SELECT COUNT(*) FROM vehicles", bpe),
                    dir_.path());
     auto tokenizer = load_tokenizer(dir_.path());
-    ModelConfig c;
-    c.hidden_size = 32;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 8;
-    c.vocab_size = tokenizer->vocab_size();
-    c.max_position_embeddings = 512;
+    ModelConfig c = testing::tiny_test_config(tokenizer->vocab_size(), 512);
     c.eos_token_ids = {*tokenizer->eos_id()};
     CausalLM model(c);
     init_random_weights(model, 11, 0.25);  // peaked enough that entropies differ between questions

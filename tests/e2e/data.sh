@@ -7,14 +7,7 @@ set -euo pipefail
 lathe="$1"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_error() {  # expect_error PATTERN COMMAND...
-  local pattern=$1; shift
-  set +e; err=$("$@" 2>&1 >/dev/null); rc=$?; set -e
-  [[ $rc == 1 ]] || fail "exit $rc (expected 1) for: $* -> $err"
-  [[ $(echo "$err" | wc -l) == 1 ]] || fail "error is not one line for: $* -> $err"
-  echo "$err" | grep -q -- "$pattern" || fail "error lacks '$pattern': $err"
-}
+source "$(dirname "$0")/support.bash"
 expect_build_error() {  # like expect_error, for build: info lines come first, the error is the last line
   local pattern=$1; shift
   set +e; err=$("$@" 2>&1 >/dev/null); rc=$?; set -e

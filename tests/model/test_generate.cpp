@@ -8,22 +8,12 @@
 
 #include "model/generate.h"
 #include "model/model_init.h"
+#include "tests/support/test_support.h"
 
 namespace lathe {
 namespace {
 
-ModelConfig config() {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 40;
-  c.max_position_embeddings = 128;
-  return c;
-}
+ModelConfig config() { return testing::tiny_test_config(40); }
 
 CausalLM model() {
   CausalLM m(config());

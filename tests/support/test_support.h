@@ -2,8 +2,11 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+
+#include "model/hf_config.h"
 
 namespace lathe::testing {
 
@@ -16,6 +19,10 @@ std::optional<std::string> fixture_path(const std::string& relative);
   if (!var##_opt) GTEST_SKIP() << "../shared/fixtures/" << (relative)                 \
                                << " is absent (a clone without ../shared); skipping"; \
   const std::string var = *var##_opt
+
+// A 2-layer, hidden-32 llama shape (4 heads, 2 kv heads) for tests that need a model that
+// runs in milliseconds.
+ModelConfig tiny_test_config(int64_t vocab_size, int64_t max_positions = 128);
 
 // A fresh, empty directory under the system temp dir, removed when the object dies.
 class TempDir {
