@@ -505,7 +505,7 @@ std::vector<Example> collect_template_questions(const SqlDatabase& db, const Col
       char id[32];
       std::snprintf(id, sizeof id, "-%04d", made);
       out.push_back({family.name + id, family.name, zh ? "zh" : "en", question,
-                     fill_template(family.sql, slots.sql), nullptr});
+                     fill_template(family.sql, slots.sql), nullptr, ""});
       ++made;
     }
   }
@@ -518,13 +518,13 @@ ImportReport import_user_questions(const std::string& path) {
   ImportReport report;
   const std::string ext = std::filesystem::path(path).extension().string();
   int index = 0;
-  auto add = [&](const std::string& question, const std::string& sql, std::string family,
+  auto add = [&](const std::string& where, const std::string& question, const std::string& sql, std::string family,
                  std::string language) {
     if (family.empty()) family = "user";
     if (language.empty()) language = contains_cjk(question) ? "zh" : "en";
     char id[32];
     std::snprintf(id, sizeof id, "user-%05d", index++);
-    report.examples.push_back({id, family, language, question, sql, nullptr});
+    report.examples.push_back({id, family, language, question, sql, nullptr, where});
   };
   if (ext == ".jsonl" || ext == ".json") {
     for (const auto& line : read_jsonl_lines(path)) {
@@ -560,7 +560,7 @@ ImportReport import_user_questions(const std::string& path) {
         report.errors.push_back(where + ": " + why);
         continue;
       }
-      add(fields[0], fields[1], fields[2], fields[3]);
+      add(where, fields[0], fields[1], fields[2], fields[3]);
     }
   } else if (ext == ".csv") {
     const auto records = parse_csv(read_file(path), path);
@@ -591,7 +591,7 @@ ImportReport import_user_questions(const std::string& path) {
         report.errors.push_back(where + ": language must be zh or en");
         continue;
       }
-      add(get(q), get(s), get(f), get(l));
+      add(where, get(q), get(s), get(f), get(l));
     }
   } else {
     fail(path + ": unknown question file type '" + ext + "' (expected .jsonl or .csv)");

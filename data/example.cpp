@@ -12,6 +12,7 @@ nlohmann::json example_to_json(const Example& example) {
                       {"language", example.language}, {"question", example.question},
                       {"sql", example.sql}};
   if (!example.gold_result.is_null()) j["gold_result"] = example.gold_result;
+  if (!example.source.empty()) j["source"] = example.source;
   return j;
 }
 
@@ -33,6 +34,7 @@ Example example_from_json(const nlohmann::json& json, const std::string& where) 
   e.question = text("question", true);
   e.sql = text("sql", false);
   if (auto it = json.find("gold_result"); it != json.end()) e.gold_result = *it;
+  e.source = text("source", false);
   return e;
 }
 

@@ -16,6 +16,7 @@ struct Example {
   std::string question;
   std::string sql;                 // gold SQL; empty when unlabeled
   nlohmann::json gold_result;      // canonical result (sql_exec.h); null until labelled
+  std::string source;              // "FILE:LINE" of an imported question; empty for templates
 };
 
 nlohmann::json example_to_json(const Example& example);

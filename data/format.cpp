@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/inventory_db.h"
 
 namespace lathe::data {
 
@@ -22,6 +23,14 @@ std::string inventory_system_prompt(const std::string& schema_text) {
          "pickup_date to meta.as_of_date: julianday((SELECT value FROM meta WHERE key = 'as_of_date')) "
          "- julianday(pickup_date).\n\n"
          "Respond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>\n";
+}
+
+std::string dataset_system_prompt(const std::string& override_path) {
+  if (override_path.empty()) return inventory_system_prompt(inventory_schema_sql());
+  std::string text = read_file(override_path);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail(override_path + ": the system prompt file is empty");
+  return text;
 }
 
 std::string format_answer(const std::string& reasoning, const std::string& sql) {

@@ -19,6 +19,12 @@ namespace lathe::data {
 // SqlDatabase::schema_text()), value conventions, and the answer format.
 std::string inventory_system_prompt(const std::string& schema_text);
 
+// The system prompt a dataset is formatted with: the shared inventory prompt when
+// override_path is empty, else that file's text (one final newline dropped). The same prompt
+// must reach selection and evaluation, or the model sees a prompt it was not trained on.
+// Throws lathe::Error naming the file when it is unreadable or blank.
+std::string dataset_system_prompt(const std::string& override_path);
+
 // "<reasoning>\n{reasoning}\n</reasoning>\n<answer>\n{sql}\n</answer>\n" — the trailing
 // newline makes it match the strict XML format reward exactly (see docs INTEROP.md).
 std::string format_answer(const std::string& reasoning, const std::string& sql);

@@ -14,7 +14,13 @@ LabelReport label_examples(const SqlDatabase& db, const std::vector<Example>& ex
   for (const Example& example : examples) {
     auto drop = [&](const std::string& reason, const std::string& detail) {
       ++report.dropped[reason];
-      report.messages.push_back(example.id + ": " + reason + (detail.empty() ? "" : ": " + detail));
+      // An imported row is named by its file and line, so the user can fix it there.
+      const std::string who = example.source.empty() ? example.id : example.source + " (" + example.id + ")";
+      const std::string message = who + ": " + reason + (detail.empty() ? "" : ": " + detail);
+      report.messages.push_back(message);
+      // Template drops are routine (a slot filter that matched nothing); imported ones are news.
+      if (example.source.empty()) log::debug("label dropped " + message);
+      else log::warn("label dropped " + message);
     };
     if (example.sql.find_first_not_of(" \t\r\n") == std::string::npos) {
       drop("no_sql", "");
@@ -48,7 +54,6 @@ LabelReport label_examples(const SqlDatabase& db, const std::vector<Example>& ex
         canonical_to_json(canonicalize(result, has_top_level_order_by(example.sql), options.canonical));
     report.kept.push_back(std::move(labelled));
   }
-  for (const auto& m : report.messages) log::debug("label dropped " + m);
   std::string summary = "labelled " + std::to_string(report.kept.size()) + " of " +
                         std::to_string(examples.size()) + " examples";
   for (const auto& [reason, count] : report.dropped) summary += ", " + reason + " " + std::to_string(count);

@@ -1,4 +1,4 @@
-// Dataset recipe: config → db → collect → label → split → format → manifest; and stats.
+// Dataset recipe: config → db → collect → label → split → format (→ select) → manifest; and stats.
 #include "data/pipeline.h"
 
 #include <unistd.h>
@@ -9,12 +9,14 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/runtime.h"
 #include "data/format.h"
 #include "data/text_io.h"
 
@@ -127,6 +129,64 @@ const std::vector<KeySpec>& key_specs() {
          c.split.holdout_families = string_list(n, "split.holdout_families", w);
          c.holdout_where = w;
        }},
+      {"select.count", "int", "0", "questions to pick from the unlabeled pool (0 = no select stage)",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select_count = scalar_as<long long>(n, "select.count", "an integer", w);
+         if (c.select_count < 0) fail(w + ": select.count must be at least 0");
+       }},
+      {"select.strategy", "string", "random", "random, entropy or disagreement",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         const std::string name = scalar_as<std::string>(n, "select.strategy", "a string", w);
+         try {
+           c.select.strategy = parse_select_strategy(name);
+         } catch (const Error& e) {
+           fail(w + ": select.strategy: " + e.what());
+         }
+       }},
+      {"select.model", "string", "\"\"", "model folder that scores the pool (entropy, disagreement)",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select_model = scalar_as<std::string>(n, "select.model", "a folder path", w);
+       }},
+      {"select.adapter", "string", "\"\"", "PEFT adapter folder applied to select.model",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select_adapter = scalar_as<std::string>(n, "select.adapter", "a folder path", w);
+       }},
+      {"select.device", "string", "cpu", "cpu, cuda or cuda:N",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select_device = scalar_as<std::string>(n, "select.device", "a device", w);
+         try {
+           parse_device(c.select_device);
+         } catch (const Error& e) {
+           fail(w + ": select.device: " + e.what());
+         }
+       }},
+      {"select.dtype", "string", "f32", "f32, bf16 or f16",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select_dtype = scalar_as<std::string>(n, "select.dtype", "a dtype", w);
+         try {
+           parse_dtype(c.select_dtype);
+         } catch (const Error& e) {
+           fail(w + ": select.dtype: " + e.what());
+         }
+       }},
+      {"select.seed", "int", "1", "seed of random scores, tie-breaks and sampling",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select.seed = static_cast<uint64_t>(scalar_as<long long>(n, "select.seed", "an integer", w));
+       }},
+      {"select.samples", "int", "8", "disagreement: answers sampled per question (K >= 2)",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select.samples = static_cast<int>(positive_int(n, "select.samples", w));
+         if (c.select.samples < 2) fail(w + ": select.samples must be at least 2");
+       }},
+      {"select.temperature", "float", "1.0", "disagreement: sampling temperature (> 0)",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select.temperature = scalar_as<double>(n, "select.temperature", "a number", w);
+         if (!(c.select.temperature > 0)) fail(w + ": select.temperature must be above 0");
+       }},
+      {"select.max_new_tokens", "int", "256", "tokens per answer at most",
+       [](DataBuildConfig& c, const YAML::Node& n, const std::string& w) {
+         c.select.max_new_tokens = static_cast<int>(positive_int(n, "select.max_new_tokens", w));
+       }},
   };
   return specs;
 }
@@ -159,14 +219,14 @@ DataBuildConfig parse_data_build_config(const std::string& yaml_text, const std:
   }
   DataBuildConfig config;
   if (root.IsNull()) return config;
-  if (!root.IsMap()) fail(source + ": expected a mapping of sections (db, collect, label, split)");
+  if (!root.IsMap()) fail(source + ": expected a mapping of sections (db, collect, label, split, select)");
   std::set<std::string> sections;
   for (const auto& s : key_specs()) sections.insert(std::string(s.key).substr(0, std::string(s.key).find('.')));
   for (const auto& section : root) {
     const std::string name = section.first.Scalar();
     const std::string where = where_of(source, section.first);
     if (!sections.count(name)) {
-      fail(where + ": unknown section '" + name + "' (valid: db, collect, label, split)");
+      fail(where + ": unknown section '" + name + "' (valid: db, collect, label, split, select)");
     }
     if (section.second.IsNull()) continue;
     if (!section.second.IsMap()) fail(where + ": section '" + name + "' must be a mapping");
@@ -183,6 +243,12 @@ DataBuildConfig parse_data_build_config(const std::string& yaml_text, const std:
   }
   if (config.split.val_fraction + config.split.test_fraction >= 1) {
     fail(source + ": split.val_fraction + split.test_fraction must be below 1");
+  }
+  if (config.select_count > 0 && config.select.strategy != SelectStrategy::Random && config.select_model.empty()) {
+    fail(source + ": select.strategy " + select_strategy_name(config.select.strategy) + " needs select.model");
+  }
+  if (!config.select_adapter.empty() && config.select_model.empty()) {
+    fail(source + ": select.adapter needs select.model");
   }
   return config;
 }
@@ -217,14 +283,29 @@ nlohmann::json build_dataset(const DataBuildConfig& config, const std::string& o
                            {"per_family", config.collect.per_family}};
     int import_errors = 0;
     size_t imported = 0;
+    std::vector<Example> pool;  // imported questions without SQL: nothing to label yet
     for (const auto& path : config.collect_imports) {
       ImportReport r = import_user_questions(path);
       import_errors += static_cast<int>(r.errors.size());
       imported += r.examples.size();
-      examples.insert(examples.end(), r.examples.begin(), r.examples.end());
+      for (auto& e : r.examples) (e.sql.find_first_not_of(" \t\r\n") == std::string::npos ? pool : examples).push_back(e);
     }
     manifest["collect"]["imported_examples"] = imported;
     manifest["collect"]["import_errors"] = import_errors;
+    manifest["collect"]["unlabeled_pool"] = pool.size();
+    // The select stage's inputs are checked now, before labelling and splitting take time.
+    std::optional<LoadedModel> select_model;
+    if (config.select_count > 0) {
+      if (pool.empty()) {
+        fail("select.count is " + std::to_string(config.select_count) +
+             " but the unlabeled pool is empty (collect.import files have no rows without sql)");
+      }
+      if (!config.select_model.empty()) {
+        select_model.emplace(load_model_with_adapter(config.select_model, config.select_adapter,
+                                                     parse_device(config.select_device),
+                                                     parse_dtype(config.select_dtype)));
+      }
+    }
 
     // 3. label
     const LabelReport labelled = label_examples(db, examples, config.label);
@@ -247,7 +328,7 @@ nlohmann::json build_dataset(const DataBuildConfig& config, const std::string& o
     write_examples_jsonl(tmp + "/train.jsonl", splits.train);
     write_examples_jsonl(tmp + "/val.jsonl", splits.val);
     write_examples_jsonl(tmp + "/test.jsonl", splits.test);
-    const std::string system_prompt = inventory_system_prompt(inventory_schema_sql());
+    const std::string system_prompt = dataset_system_prompt("");
     write_sft_jsonl(tmp + "/sft_train.jsonl", splits.train, system_prompt);
     write_sft_jsonl(tmp + "/sft_val.jsonl", splits.val, system_prompt);
     write_grpo_jsonl(tmp + "/grpo_train.jsonl", splits.train, system_prompt);
@@ -262,6 +343,26 @@ nlohmann::json build_dataset(const DataBuildConfig& config, const std::string& o
                          {"test", splits.test.size()}};
     manifest["files"] = {"inventory.sqlite", "train.jsonl", "val.jsonl", "test.jsonl", "sft_train.jsonl",
                          "sft_val.jsonl", "grpo_train.jsonl", "grpo_val.jsonl"};
+
+    // 6. select: rank the unlabeled pool for labelling next
+    if (!pool.empty()) {
+      write_examples_jsonl(tmp + "/pool.jsonl", pool);
+      manifest["files"].push_back("pool.jsonl");
+    }
+    if (config.select_count > 0) {
+      std::optional<QuestionModel> qm;
+      if (select_model) qm.emplace(make_question_model(*select_model, system_prompt));
+      SelectOptions options = config.select;
+      options.count = config.select_count;
+      const auto selected = select_examples(qm ? &*qm : nullptr, &db, pool, options);
+      write_selection_jsonl(tmp + "/selection.jsonl", selected, config.select.strategy);
+      manifest["select"] = {{"strategy", select_strategy_name(config.select.strategy)},
+                            {"count", selected.size()},
+                            {"pool", pool.size()},
+                            {"model", config.select_model},
+                            {"adapter", config.select_adapter}};
+      manifest["files"].push_back("selection.jsonl");
+    }
     write_file_atomic(tmp + "/manifest.json", manifest.dump(2) + "\n");
     replace_directory_atomic(tmp, out_dir);
     log::info("wrote dataset to " + out_dir);
@@ -286,7 +387,9 @@ nlohmann::json length_percentiles(std::vector<size_t> lengths) {
 
 }  // namespace
 
-nlohmann::json dataset_stats(const std::string& dir) {
+nlohmann::json dataset_stats(const std::string& dir, const Tokenizer* tokenizer, const ChatTemplate* chat,
+                             const std::string& system_prompt) {
+  if ((tokenizer == nullptr) != (chat == nullptr)) fail("dataset_stats: token lengths need a tokenizer and a chat template");
   nlohmann::json stats = {{"dir", dir}, {"splits", nlohmann::json::object()}};
   std::map<std::string, std::map<std::string, int>> family_counts;  // family -> split -> n
   for (const char* split : {"train", "val", "test"}) {
@@ -294,17 +397,30 @@ nlohmann::json dataset_stats(const std::string& dir) {
     if (!fs::exists(path)) fail(path + " does not exist (run `lathe data build` first)");
     const std::vector<Example> examples = read_examples_jsonl(path);
     std::map<std::string, int> languages;
-    std::vector<size_t> question_chars, sql_chars;
+    std::vector<size_t> question_chars, sql_chars, question_tokens, sft_tokens;
     for (const auto& e : examples) {
       ++languages[e.language];
       ++family_counts[e.family][split];
       question_chars.push_back(utf8_length(e.question));
       sql_chars.push_back(utf8_length(e.sql));
+      if (tokenizer) {
+        question_tokens.push_back(tokenizer->encode(e.question).size());
+        const nlohmann::json row = sft_row(e, system_prompt);
+        std::vector<ChatMessage> messages;
+        for (const auto& m : row["messages"]) {
+          messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+        }
+        sft_tokens.push_back(encode_rendered_chat(*tokenizer, chat->render(messages, false)).size());
+      }
     }
     stats["splits"][split] = {{"examples", examples.size()},
                               {"languages", languages},
                               {"question_chars", length_percentiles(question_chars)},
                               {"sql_chars", length_percentiles(sql_chars)}};
+    if (tokenizer) {
+      stats["splits"][split]["question_tokens"] = length_percentiles(question_tokens);
+      stats["splits"][split]["sft_row_tokens"] = length_percentiles(sft_tokens);
+    }
   }
   stats["families"] = family_counts;
   return stats;
@@ -317,11 +433,11 @@ std::string format_dataset_stats(const nlohmann::json& stats) {
     const auto& s = stats["splits"][split];
     out << "  " << split << ": " << s["examples"].get<size_t>() << " examples";
     for (const auto& [lang, n] : s["languages"].items()) out << ", " << lang << " " << n.get<int>();
-    if (!s["question_chars"].is_null()) {
-      out << "; question chars p50/p90/p99/max " << s["question_chars"]["p50"] << "/" << s["question_chars"]["p90"]
-          << "/" << s["question_chars"]["p99"] << "/" << s["question_chars"]["max"] << ", sql chars "
-          << s["sql_chars"]["p50"] << "/" << s["sql_chars"]["p90"] << "/" << s["sql_chars"]["p99"] << "/"
-          << s["sql_chars"]["max"];
+    for (const char* measure : {"question_chars", "sql_chars", "question_tokens", "sft_row_tokens"}) {
+      if (!s.contains(measure) || s[measure].is_null()) continue;
+      const auto& p = s[measure];
+      out << "; " << measure << " p50/p90/p99/max " << p["p50"] << "/" << p["p90"] << "/" << p["p99"] << "/"
+          << p["max"];
     }
     out << "\n";
   }

@@ -297,7 +297,7 @@ void BatchDecoder::step() {
       if (std::find(user.begin(), user.end(), token) != user.end()) c.stop_token = token;
     }
     const bool done = stop_id || stop_string || static_cast<int>(c.tokens.size()) >= request.params.max_new_tokens;
-    const TokenChoice* reported = request.params.logprobs >= 0 ? &choice : nullptr;
+    const TokenChoice* reported = request.params.logprobs >= 0 || request.params.entropy ? &choice : nullptr;
     request.listener->on_token(row.sample, done ? std::string() : take_final_text(row, false), token, reported);
     if (reported) c.choices.push_back(std::move(choice));
     if (done) {

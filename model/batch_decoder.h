@@ -37,7 +37,7 @@ struct Completion {
   std::vector<int32_t> tokens;        // generated ids (a final stop id included)
   std::string text;                   // decoded; stop strings and stop ids not included
   std::string finish_reason;          // "stop" | "length" | "abort" (cancelled)
-  std::vector<TokenChoice> choices;   // per token, when logprobs were asked for
+  std::vector<TokenChoice> choices;   // per token, when logprobs or entropy were asked for
   // What ended a "stop" besides EOS (vLLM's stop_reason): the stop string, or the id from
   // stop_token_ids. Both empty when the tokenizer's own stop ids ended it.
   std::optional<std::string> stop_string{};

@@ -11,13 +11,21 @@ RowSampler::RowSampler(const SamplingParams& params, uint64_t seed) : params_(pa
 TokenChoice RowSampler::pick(const float* logits, int64_t vocab) {
   TokenChoice choice;
   choice.token = sample(logits, vocab);
-  if (params_.logprobs >= 0) {
-    // log-softmax of the raw distribution (vLLM's default logprobs mode).
-    float max_logit = *std::max_element(logits, logits + vocab);
-    double sum = 0;
-    for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - max_logit));
-    const float log_z = max_logit + static_cast<float>(std::log(sum));
+  if (params_.logprobs >= 0 || params_.entropy) {
+    // log-softmax of the raw distribution (vLLM's default logprobs mode), in double.
+    const float max_logit = *std::max_element(logits, logits + vocab);
+    double sum = 0, weighted = 0;  // sum_v e^(l_v - m), sum_v e^(l_v - m) (l_v - m)
+    for (int64_t i = 0; i < vocab; ++i) {
+      const double shifted = static_cast<double>(logits[i]) - max_logit;
+      const double e = std::exp(shifted);
+      sum += e;
+      weighted += e * shifted;
+    }
+    const double log_sum = std::log(sum);
+    const float log_z = max_logit + static_cast<float>(log_sum);
     choice.logprob = logits[choice.token] - log_z;
+    // H = log Z - E_p[l] = log sum - E_p[l - m]
+    if (params_.entropy) choice.entropy = static_cast<float>(log_sum - weighted / sum);
     if (params_.logprobs > 0) {
       const int64_t k = std::min<int64_t>(params_.logprobs, vocab);
       std::vector<int32_t> idx(vocab);

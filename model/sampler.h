@@ -1,5 +1,6 @@
 // Picking the next token from one row of logits: greedy, or temperature -> top-k -> top-p
-// sampling (the order transformers' and vLLM's logits processors apply), plus log-probs.
+// sampling (the order transformers' and vLLM's logits processors apply), plus log-probs
+// and the entropy of the model's distribution (before temperature, top-k and top-p).
 // Each row owns its RNG so a seeded request gives the same tokens in any batch.
 #pragma once
 #include <cstdint>
@@ -22,6 +23,7 @@ struct SamplingParams {
   std::vector<int32_t> stop_token_ids; // in addition to the tokenizer's stop ids
   bool ignore_eos = false;
   int logprobs = -1;             // -1 none; 0 the chosen token's; k also the top-k alternatives
+  bool entropy = false;          // record each step's entropy of the raw distribution (active learning)
   bool include_stop_str_in_output = false;
 };
 
@@ -29,6 +31,7 @@ struct TokenChoice {
   int32_t token = 0;
   float logprob = 0;                                 // log-softmax of the raw logits
   std::vector<std::pair<int32_t, float>> top;        // top-k alternatives when asked
+  float entropy = 0;  // -sum_v p(v) log p(v) of softmax(raw logits), in nats, when asked
 };
 
 class RowSampler {

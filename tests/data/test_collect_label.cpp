@@ -156,6 +156,32 @@ TEST(ImportQuestions, JsonlBadRowsGiveFileLine) {
   EXPECT_EQ(r.errors[4], path + ":8: \"language\" must be zh or en");
 }
 
+// Imported labels go through label like template ones; a bad one is reported by file:line.
+TEST(ImportQuestions, ImportedLabelsAreValidatedByLine) {
+  testing::TempDir dir;
+  InventoryDbOptions options;
+  options.vehicles = 50;
+  generate_inventory_db(dir.file("db.sqlite"), options);
+  const std::string path = dir.file("labels.csv");
+  write_text(path,
+             "question,sql\n"
+             "How many cars?,SELECT COUNT(*) FROM vehicles\n"
+             "Broken?,SELECT FROM nowhere\n"
+             "Nothing?,SELECT vehicle_id FROM vehicles WHERE brand = 'none'\n");
+  const ImportReport imported = import_user_questions(path);
+  ASSERT_EQ(imported.examples.size(), 3u);
+  EXPECT_EQ(imported.examples[1].source, path + ":3");
+  const LabelReport r = label_examples(SqlDatabase(dir.file("db.sqlite")), imported.examples);
+  ASSERT_EQ(r.kept.size(), 1u);
+  EXPECT_EQ(r.kept[0].source, path + ":2");
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_EQ(r.messages[0].rfind(path + ":3 (user-00001): sql_error: ", 0), 0u) << r.messages[0];
+  EXPECT_EQ(r.messages[1], path + ":4 (user-00002): empty_result");
+  // The source survives the JSONL round trip (labelled files keep naming the user's row).
+  write_examples_jsonl(dir.file("kept.jsonl"), r.kept);
+  EXPECT_EQ(read_examples_jsonl(dir.file("kept.jsonl"))[0].source, path + ":2");
+}
+
 TEST(ImportQuestions, CsvBadRowsGiveFileLine) {
   testing::TempDir dir;
   const std::string path = dir.file("q.csv");

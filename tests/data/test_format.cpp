@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/format.h"
 #include "data/inventory_db.h"
+#include "model/chat_template.h"
 #include "tests/support/test_support.h"
 
 namespace lathe::data {
@@ -93,6 +94,59 @@ TEST(Format, SftAndGrpoRows) {
   const std::string text = read_file(dir.file("sft.jsonl"));
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
   EXPECT_NE(text.find("宝马"), std::string::npos);  // UTF-8 kept, not \u-escaped
+}
+
+// A formatted SFT row rendered with each chat template, byte for byte (expected strings
+// written from the templates: Qwen2.5's ChatML, Llama 3's headers, lathe's Plain), and the
+// prompt that selection, evaluation and GRPO rollouts give the model (system + user + the
+// generation prompt) is exactly the part of that training text before the answer.
+TEST(Format, SftRowRendersByteExactlyWithChatTemplates) {
+  Example e{"x-1", "count_brand", "en", "How many BMW cars?", "SELECT COUNT(*) FROM vehicles WHERE brand = '宝马'",
+            {{"columns", {"COUNT(*)"}}, {"rows", {{"12"}}}, {"ordered", false}}};
+  const std::string answer =
+      "<reasoning>\nQuery the vehicles table, filter on brand, aggregate with COUNT.\n</reasoning>\n<answer>\n"
+      "SELECT COUNT(*) FROM vehicles WHERE brand = '宝马'\n</answer>\n";
+  const nlohmann::json row = sft_row(e, "SYS");
+  // The JSONL line itself (keys sorted, UTF-8 unescaped).
+  EXPECT_EQ(to_json_line(row),
+            R"({"messages":[{"content":"SYS","role":"system"},{"content":"How many BMW cars?","role":"user"},)"
+            R"({"content":"<reasoning>\nQuery the vehicles table, filter on brand, aggregate with COUNT.\n</reasoning>)"
+            R"(\n<answer>\nSELECT COUNT(*) FROM vehicles WHERE brand = '宝马'\n</answer>\n","role":"assistant"}]})"
+            "\n");
+  EXPECT_EQ(row["messages"][2]["content"], answer);
+  std::vector<ChatMessage> messages;
+  for (const auto& m : row["messages"]) messages.push_back({m["role"], m["content"]});
+  const std::vector<ChatMessage> prompt(messages.begin(), messages.begin() + 2);
+
+  ChatTemplate chatml;
+  chatml.format = ChatFormat::ChatML;
+  chatml.eos_text = "<|im_end|>";
+  const std::string chatml_prompt =
+      "<|im_start|>system\nSYS<|im_end|>\n<|im_start|>user\nHow many BMW cars?<|im_end|>\n<|im_start|>assistant\n";
+  EXPECT_EQ(chatml.render(messages, false), chatml_prompt + answer + "<|im_end|>\n");
+  EXPECT_EQ(chatml.render(prompt, true), chatml_prompt);
+
+  ChatTemplate llama3;
+  llama3.format = ChatFormat::Llama3;
+  llama3.bos_text = "<|begin_of_text|>";
+  llama3.eos_text = "<|eot_id|>";
+  const std::string llama3_prompt =
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nSYS<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\nHow many BMW cars?<|eot_id|>"
+      "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  // Llama 3's template trims each message, so the answer's final newline goes.
+  EXPECT_EQ(llama3.render(messages, false), llama3_prompt + answer.substr(0, answer.size() - 1) + "<|eot_id|>");
+  EXPECT_EQ(llama3.render(prompt, true), llama3_prompt);
+
+  ChatTemplate plain;
+  plain.eos_text = "</s>";
+  const std::string plain_prompt = "<|system|>\nSYS\n<|user|>\nHow many BMW cars?\n<|assistant|>\n";
+  EXPECT_EQ(plain.render(messages, false), plain_prompt + answer + "</s>\n");
+  EXPECT_EQ(plain.render(prompt, true), plain_prompt);
+
+  // GRPO rows carry the same prompt messages.
+  const nlohmann::json grpo = grpo_row(e, "SYS");
+  EXPECT_EQ(grpo["prompt"], nlohmann::json(row["messages"].begin(), row["messages"].begin() + 2));
 }
 
 }  // namespace

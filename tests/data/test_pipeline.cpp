@@ -43,22 +43,29 @@ TEST(DataConfig, ErrorsNameKeyAndLine) {
   EXPECT_EQ(error_of("db:\n  vehicle: 3\n"),
             "cfg.yaml:2: unknown key 'db.vehicle' (valid: db.vehicles, db.seed, db.as_of_date, db.from_csv)");
   EXPECT_EQ(error_of("db:\n  seed: 1\n  vehicles: many\n"), "cfg.yaml:3: db.vehicles must be an integer (got 'many')");
-  EXPECT_EQ(error_of("dbs:\n  vehicles: 3\n"), "cfg.yaml:1: unknown section 'dbs' (valid: db, collect, label, split)");
+  EXPECT_EQ(error_of("dbs:\n  vehicles: 3\n"), "cfg.yaml:1: unknown section 'dbs' (valid: db, collect, label, split, select)");
   EXPECT_EQ(error_of("split:\n  val_fraction: 1.5\n"), "cfg.yaml:2: split.val_fraction must be in [0, 1) (got 1.5)");
   EXPECT_EQ(error_of("split:\n  holdout_families: abc\n"), "cfg.yaml:2: split.holdout_families must be a list of strings");
   EXPECT_EQ(error_of("collect:\n  per_family: 0\n"), "cfg.yaml:2: collect.per_family must be at least 1 (got 0)");
   EXPECT_EQ(error_of("db:\n  as_of_date: 2024-02-30\n"),
             "cfg.yaml:2: db.as_of_date must be a YYYY-MM-DD date (got '2024-02-30')");
   EXPECT_NE(error_of("db: [\n").find("cfg.yaml:"), std::string::npos);
+  EXPECT_EQ(error_of("select:\n  strategy: best\n"),
+            "cfg.yaml:2: select.strategy: unknown selection strategy 'best' (valid: random, entropy, disagreement)");
+  EXPECT_EQ(error_of("select:\n  count: 5\n  strategy: entropy\n"), "cfg.yaml: select.strategy entropy needs select.model");
+  EXPECT_EQ(error_of("select:\n  samples: 1\n"), "cfg.yaml:2: select.samples must be at least 2");
+  EXPECT_EQ(error_of("select:\n  temperature: 0\n"), "cfg.yaml:2: select.temperature must be above 0");
+  EXPECT_EQ(error_of("select:\n  modle: x\n").rfind("cfg.yaml:2: unknown key 'select.modle' (valid: select.count", 0), 0u);
 }
 
 TEST(DataBuild, WritesEverySplitAndFormat) {
   testing::TempDir dir;
   std::ofstream(dir.file("q.jsonl")) << "{\"question\": \"宝马一共多少辆？\", \"sql\": \"SELECT COUNT(*) FROM vehicles WHERE brand = '宝马'\"}\n"
-                                     << "{\"question\": \"broken\", \"sql\": \"SELECT nope\"}\n";
+                                     << "{\"question\": \"broken\", \"sql\": \"SELECT nope\"}\n"
+                                     << "{\"question\": \"unlabeled: how many EVs?\"}\n";
   const DataBuildConfig config = parse_data_build_config(
       "db: {vehicles: 400, seed: 3}\ncollect: {per_family: 8, import: [" + dir.file("q.jsonl") +
-          "]}\nsplit: {holdout_families: [count_store]}\n",
+          "]}\nsplit: {holdout_families: [count_store]}\nselect: {count: 1}\n",
       "cfg.yaml");
   const std::string out = dir.file("ds");
   const nlohmann::json manifest = build_dataset(config, out);
@@ -72,7 +79,14 @@ TEST(DataBuild, WritesEverySplitAndFormat) {
   const auto test = read_examples_jsonl(out + "/test.jsonl");
   EXPECT_EQ(manifest["split"]["train"].get<size_t>(), train.size());
   EXPECT_EQ(manifest["label"]["dropped"]["sql_error"].get<int>(), 1);
-  EXPECT_EQ(manifest["collect"]["imported_examples"].get<int>(), 2);
+  EXPECT_EQ(manifest["collect"]["imported_examples"].get<int>(), 3);
+  // The question without SQL is the unlabeled pool, not a label drop; select picked it.
+  EXPECT_EQ(manifest["collect"]["unlabeled_pool"].get<int>(), 1);
+  EXPECT_FALSE(manifest["label"]["dropped"].contains("no_sql"));
+  const auto selection = read_examples_jsonl(out + "/selection.jsonl");
+  ASSERT_EQ(selection.size(), 1u);
+  EXPECT_EQ(selection[0].question, "unlabeled: how many EVs?");
+  EXPECT_EQ(read_examples_jsonl(out + "/pool.jsonl").size(), 1u);
   for (const auto& e : train) EXPECT_NE(e.family, "count_store");
   for (const auto& e : val) EXPECT_NE(e.family, "count_store");
   // Every gold result recomputes from the written database.

@@ -6,7 +6,7 @@ set -euo pipefail
 lathe="$1"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/support.bash"
 
 # A random tiny model with its own BPE tokenizer.
 "$lathe" init-model --preset tiny --out "$work/tiny" --seed 3 >/dev/null
@@ -26,13 +26,6 @@ ids_b=$(echo "$b" | grep -o '"token_ids":\[[^]]*\]' | tail -1)
 [[ -n $ids_a && "$ids_a" == "$ids_b" ]] || fail "same seed gave different tokens: $ids_a vs $ids_b"
 
 # Bad input: one line on stderr naming the problem, exit status 1, never a crash.
-expect_error() {  # expect_error PATTERN COMMAND...
-  local pattern=$1; shift
-  set +e; err=$("$@" 2>&1 >/dev/null); rc=$?; set -e
-  [[ $rc == 1 ]] || fail "exit $rc (expected 1) for: $* -> $err"
-  [[ $(echo "$err" | wc -l) == 1 ]] || fail "error is not one line for: $* -> $err"
-  echo "$err" | grep -q -- "$pattern" || fail "error lacks '$pattern': $err"
-}
 expect_error "not a model folder" "$lathe" generate --model "$work/missing" --prompt x
 cp -r "$work/tiny" "$work/broken"
 printf '\x10\x00\x00\x00\x00\x00\x00\x00{"a":' > "$work/broken/model.safetensors"

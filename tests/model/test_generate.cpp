@@ -8,22 +8,12 @@
 
 #include "model/generate.h"
 #include "model/model_init.h"
+#include "tests/support/test_support.h"
 
 namespace lathe {
 namespace {
 
-ModelConfig config() {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 40;
-  c.max_position_embeddings = 128;
-  return c;
-}
+ModelConfig config() { return testing::tiny_test_config(40); }
 
 CausalLM model() {
   CausalLM m(config());
@@ -113,6 +103,48 @@ TEST(Generate, LogprobsAreLogSoftmaxOfTheModel) {
   EXPECT_GE(c.choices[0].top[0].second, c.choices[0].top[1].second);
 }
 
+
+// Every step's entropy is that of softmax(raw logits) after the prompt and the tokens before
+// it (a direct double-precision formula over full forwards), whatever the temperature.
+TEST(Generate, EntropyPerStepIsThatOfTheModelsDistribution) {
+  auto m = model();
+  for (double temperature : {0.0, 1.5}) {
+    SamplingParams p;
+    p.temperature = temperature;
+    p.seed = 3;
+    p.max_new_tokens = 5;
+    p.entropy = true;
+    const std::vector<int32_t> prompt{4, 5, 6};
+    auto c = generate(m, nullptr, {{prompt, p}}).completions[0][0];
+    ASSERT_EQ(c.choices.size(), c.tokens.size());
+    torch::NoGradGuard ng;
+    std::vector<int64_t> ids(prompt.begin(), prompt.end());
+    for (size_t t = 0; t < c.tokens.size(); ++t) {
+      auto logits = m->forward_full(torch::tensor(ids).view({1, -1}))[0][-1].to(torch::kFloat64);
+      auto logp = torch::log_softmax(logits, -1);
+      const double expected = -(logp.exp() * logp).sum().item<double>();
+      EXPECT_NEAR(c.choices[t].entropy, expected, 1e-4) << "T " << temperature << " step " << t;
+      EXPECT_EQ(c.choices[t].token, c.tokens[t]);
+      ids.push_back(c.tokens[t]);
+    }
+  }
+}
+
+TEST(Sampler, EntropyOfHandMadeRows) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.entropy = true;
+  RowSampler sampler(p, 1);
+  const std::vector<float> uniform(4, 0.7f);
+  EXPECT_NEAR(sampler.pick(uniform.data(), 4).entropy, std::log(4.0), 1e-6);
+  const std::vector<float> peaked{80.0f, 0.0f, 0.0f};
+  EXPECT_NEAR(sampler.pick(peaked.data(), 3).entropy, 0.0, 1e-6);
+  // p = (1/2, 1/4, 1/4): H = 1.5 ln 2
+  const std::vector<float> halves{std::log(2.0f), 0.0f, 0.0f};
+  EXPECT_NEAR(sampler.pick(halves.data(), 3).entropy, 1.5 * std::log(2.0), 1e-6);
+  p.entropy = false;
+  EXPECT_EQ(RowSampler(p, 1).pick(halves.data(), 3).entropy, 0.0f);
+}
 // Empirical frequencies against the exact filtered distribution.
 TEST(Sampler, FrequenciesFollowTemperatureTopKTopP) {
   std::vector<float> logits{2.0f, 1.5f, 1.0f, 0.0f, -1.0f, -3.0f};

@@ -29,6 +29,19 @@ std::string random_unicode_text(std::mt19937& rng, size_t n_chunks) {
   return text;
 }
 
+ModelConfig tiny_test_config(int64_t vocab_size, int64_t max_positions) {
+  ModelConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.vocab_size = vocab_size;
+  c.max_position_embeddings = max_positions;
+  return c;
+}
+
 TempDir::TempDir() {
   std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {

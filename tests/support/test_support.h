@@ -2,9 +2,12 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <optional>
 #include <random>
 #include <string>
+
+#include "model/hf_config.h"
 
 namespace lathe::testing {
 
@@ -21,6 +24,10 @@ std::optional<std::string> fixture_path(const std::string& relative);
 // Random text for tokenizer round trips: chunks of CJK, emoji (with ZWJ and modifiers),
 // combining marks, Cyrillic, Khmer, whitespace runs, digits and special-token look-alikes.
 std::string random_unicode_text(std::mt19937& rng, size_t n_chunks);
+
+// A 2-layer, hidden-32 llama shape (4 heads, 2 kv heads) for tests that need a model that
+// runs in milliseconds.
+ModelConfig tiny_test_config(int64_t vocab_size, int64_t max_positions = 128);
 
 // A fresh, empty directory under the system temp dir, removed when the object dies.
 class TempDir {
