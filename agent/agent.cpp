@@ -55,7 +55,7 @@ const ConfigSchema& agent_config_schema() {
         .add_int("agent.history_turns", 4, "`lathe agent chat`: earlier question/answer turns kept in the prompt.", 0, 50)
         .add_int("model.max_tokens", 512, "Tokens per model reply.", 1, 32768)
         .add_float("model.temperature", 0.0, "Sampling temperature of the SQL replies (0 = greedy).", 0.0, 2.0)
-        .add_float("model.timeout_seconds", 600.0, "Seconds one endpoint request may take.", 0.1, 86400.0)
+        .add_int("model.timeout_seconds", 600, "Seconds one endpoint request may take.", 1, 86400)
         .add_int("prompt.samples_per_column", 3, "Stored values shown per text column in the live schema (0 = none).", 0, 50)
         .add_int("guard.max_rows", 200, "Rows read per query; larger results are truncated with a note.", 1, 1000000)
         .add_float("guard.timeout_seconds", 5.0, "Seconds a query may run before it is stopped.", 0.01, 3600.0)
@@ -73,7 +73,7 @@ AgentConfig agent_config_from(const Config& config) {
   c.history_turns = static_cast<int>(config.get_int("agent.history_turns"));
   c.max_tokens = static_cast<int>(config.get_int("model.max_tokens"));
   c.temperature = config.get_float("model.temperature");
-  c.request_timeout_seconds = config.get_float("model.timeout_seconds");
+  c.request_timeout_seconds = static_cast<double>(config.get_int("model.timeout_seconds"));
   c.samples_per_column = static_cast<int>(config.get_int("prompt.samples_per_column"));
   c.limits.max_rows = config.get_int("guard.max_rows");
   c.limits.timeout_seconds = config.get_float("guard.timeout_seconds");

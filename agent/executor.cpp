@@ -6,6 +6,7 @@
 
 #include "agent/postgres_executor.h"
 #include "agent/sqlite_executor.h"
+#include "core/error.h"
 
 namespace lathe::agent {
 
@@ -59,6 +60,17 @@ QueryOutcome refused(const std::string& why, double guard_ms) {
   out.message = why;
   out.guard_ms = guard_ms;
   return out;
+}
+
+data::ColumnSamples sample_text_column(SqlExecutor& executor, const std::string& table, const std::string& column,
+                                       int per_column, const std::string& where) {
+  const QueryOutcome values = executor.run("SELECT v FROM (SELECT " + sql_quoted(column, '"') + " AS v FROM " +
+                                           sql_quoted(table, '"') + " LIMIT 10000) s WHERE v IS NOT NULL " +
+                                           "GROUP BY v ORDER BY count(*) DESC, v LIMIT " + std::to_string(per_column));
+  if (!values.ok()) fail("cannot sample " + table + "." + column + " in " + where + ": " + values.message);
+  data::ColumnSamples samples{table, column, {}};
+  for (const auto& row : values.result.rows) samples.values.push_back(row[0].value_or(""));
+  return samples;
 }
 
 }  // namespace lathe::agent

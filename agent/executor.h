@@ -68,5 +68,9 @@ std::string sql_quoted(const std::string& text, char quote);
 std::string time_limit_message(double seconds);
 double milliseconds_since(std::chrono::steady_clock::time_point start);
 QueryOutcome refused(const std::string& why, double guard_ms);
+// The most frequent `per_column` values of table.column among its first 10000 rows, through
+// the executor's own guarded run(); throws naming `where` (the database) when that fails.
+data::ColumnSamples sample_text_column(SqlExecutor& executor, const std::string& table, const std::string& column,
+                                       int per_column, const std::string& where);
 
 }  // namespace lathe::agent

@@ -250,13 +250,7 @@ std::vector<data::ColumnSamples> PostgresExecutor::text_column_samples(int per_c
   for (const auto& row : columns.result.rows) {
     const std::string& table = *row[0];
     const std::string& column = *row[1];
-    const QueryOutcome values = run("SELECT v FROM (SELECT " + sql_quoted(column, '"') + " AS v FROM " +
-                                    sql_quoted(table, '"') + " LIMIT 10000) s WHERE v IS NOT NULL " +
-                                    "GROUP BY v ORDER BY count(*) DESC, v LIMIT " + std::to_string(per_column));
-    if (!values.ok()) fail("cannot sample " + table + "." + column + " in " + target_ + ": " + values.message);
-    data::ColumnSamples samples{table, column, {}};
-    for (const auto& v : values.result.rows) samples.values.push_back(*v[0]);
-    out.push_back(std::move(samples));
+    out.push_back(sample_text_column(*this, table, column, per_column, target_));
   }
   return out;
 }

@@ -268,13 +268,7 @@ std::vector<data::ColumnSamples> SqliteExecutor::text_column_samples(int per_col
     for (int c = 0; c < sqlite3_column_count(st.stmt); ++c) {
       if (!text_affinity(sqlite3_column_decltype(st.stmt, c))) continue;
       const std::string column = sqlite3_column_name(st.stmt, c);
-      const QueryOutcome values = run("SELECT v FROM (SELECT " + sql_quoted(column, '"') + " AS v FROM " +
-                                      sql_quoted(table, '"') + " LIMIT 10000) WHERE v IS NOT NULL " +
-                                      "GROUP BY v ORDER BY count(*) DESC, v LIMIT " + std::to_string(per_column));
-      if (!values.ok()) fail("cannot sample " + table + "." + column + " in " + path_ + ": " + values.message);
-      data::ColumnSamples samples{table, column, {}};
-      for (const auto& row : values.result.rows) samples.values.push_back(*row[0]);
-      out.push_back(std::move(samples));
+      out.push_back(sample_text_column(*this, table, column, per_column, path_));
     }
   }
   return out;
