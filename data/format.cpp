@@ -12,8 +12,12 @@
 namespace lathe::data {
 
 std::string inventory_system_prompt(const std::string& schema_text) {
+  return inventory_system_prompt(schema_text, "SQLite");
+}
+
+std::string inventory_system_prompt(const std::string& schema_text, const std::string& dialect) {
   return "You are a SQL assistant for a car dealer group's vehicle inventory. Staff ask questions "
-         "in Chinese or English; answer each with one SQLite SELECT query over this schema:\n\n" +
+         "in Chinese or English; answer each with one " + dialect + " SELECT query over this schema:\n\n" +
          schema_text +
          "\nConventions: brand, model, color, city, region and store names are stored in Chinese "
          "(e.g. 宝马, 凯美瑞, 白色, 上海, 华东, 上海浦东店), also when the question names them in English "
@@ -31,6 +35,36 @@ std::string dataset_system_prompt(const std::string& override_path) {
   if (!text.empty() && text.back() == '\n') text.pop_back();
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail(override_path + ": the system prompt file is empty");
   return text;
+}
+
+std::string schema_with_samples(const std::string& schema_text, const std::vector<ColumnSamples>& samples) {
+  constexpr size_t kMaxValueBytes = 40;
+  std::string out = schema_text;
+  if (!out.empty() && out.back() != '\n') out += "\n";
+  bool any = false;
+  for (const auto& s : samples) {
+    if (s.values.empty()) continue;
+    if (!any) out += "-- Some stored values per text column:\n";
+    any = true;
+    out += "-- " + s.table + "." + s.column + ":";
+    for (size_t i = 0; i < s.values.size(); ++i) {
+      std::string v = s.values[i];
+      if (v.size() > kMaxValueBytes) {
+        size_t cut = kMaxValueBytes;
+        while (cut > 0 && (static_cast<unsigned char>(v[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
+        v = v.substr(0, cut) + "…";
+      }
+      std::string quoted = "'";
+      for (char c : v) {
+        if (c == '\n' || c == '\r') c = ' ';
+        quoted += c;
+        if (c == '\'') quoted += '\'';
+      }
+      out += (i ? ", " : " ") + quoted + "'";
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 std::string format_answer(const std::string& reasoning, const std::string& sql) {

@@ -18,6 +18,20 @@ namespace lathe::data {
 // The system prompt: role, the schema DDL (schema_text, e.g. inventory_schema_sql() or
 // SqlDatabase::schema_text()), value conventions, and the answer format.
 std::string inventory_system_prompt(const std::string& schema_text);
+// The same prompt asking for a query in `dialect` ("SQLite" gives the prompt above exactly;
+// the agent passes "PostgreSQL" for its PostgreSQL backend).
+std::string inventory_system_prompt(const std::string& schema_text, const std::string& dialect);
+
+// A few stored values of one text column, as the agent shows them to the model.
+struct ColumnSamples {
+  std::string table, column;
+  std::vector<std::string> values;
+};
+
+// The live schema for the prompt: schema_text, then one comment line per sampled column,
+// "-- vehicles.brand: '宝马', '丰田', '大众'" (values quoted as SQL literals, long ones cut),
+// so the model sees how values are spelled in this database.
+std::string schema_with_samples(const std::string& schema_text, const std::vector<ColumnSamples>& samples);
 
 // The system prompt a dataset is formatted with: the shared inventory prompt when
 // override_path is empty, else that file's text (one final newline dropped). The same prompt

@@ -10,6 +10,8 @@ packages=(
   libopenblas0-pthread    # not optional: the reference BLAS is ~50x slower for fp32 matmul
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
   libsqlite3-dev libcpp-httplib-dev googletest libgtest-dev
+  libpq-dev               # the agent's PostgreSQL backend (libpq)
+  postgresql              # its tests start a throwaway server on loopback (initdb, pg_ctl)
   python3-torch           # bench/reference: the same model in plain PyTorch eager
   curl                    # tests/e2e/serve.sh talks to `lathe serve` over HTTP
 )

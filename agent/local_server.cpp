@@ -1,0 +1,188 @@
+// Spawning `lathe serve` on loopback for the agent (see local_server.h).
+#include "agent/local_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/openai_client.h"
+
+namespace lathe::agent {
+
+namespace {
+
+std::string log_tail(const std::string& path, size_t max_lines) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    lines.push_back(line);
+  }
+  std::string out;
+  for (size_t i = lines.size() > max_lines ? lines.size() - max_lines : 0; i < lines.size(); ++i) {
+    out += (out.empty() ? "" : " | ") + lines[i];
+  }
+  return out.empty() ? "(no output)" : out;
+}
+
+std::string self_executable() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) fail("cannot find this program's path in /proc/self/exe to start `lathe serve`");
+  return std::string(buf, n);
+}
+
+}  // namespace
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) fail(std::string("cannot open a socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    fail("cannot find a free loopback port: " + why);
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::vector<std::pair<std::string, std::string>> parse_adapter_args(const std::vector<std::string>& values) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& v : values) {
+    const size_t eq = v.find('=');
+    std::string name, dir;
+    if (eq != std::string::npos && eq > 0 && v.find('/') > eq) {
+      name = v.substr(0, eq);
+      dir = v.substr(eq + 1);
+    } else {
+      dir = v;
+      name = out.empty() ? "inventory" : std::filesystem::path(dir).lexically_normal().filename().string();
+      if (name.empty()) name = std::filesystem::path(dir).lexically_normal().parent_path().filename().string();
+    }
+    if (dir.empty()) fail("--adapter " + v + ": no folder given");
+    for (const auto& [n, d] : out) {
+      if (n == name) fail("--adapter: two adapters named '" + name + "' (use NAME=DIR)");
+    }
+    out.emplace_back(name, dir);
+  }
+  return out;
+}
+
+LocalServer::LocalServer(const LocalServerOptions& options) {
+  if (options.model_dir.empty()) fail("--model-dir is empty");
+  const std::string exe = options.executable.empty() ? self_executable() : options.executable;
+  const int port = free_loopback_port();
+  command_ = {exe, "serve", "--model", options.model_dir, "--host", "127.0.0.1", "--port", std::to_string(port),
+              "--served-model-name", options.served_model_name};
+  for (const auto& [name, dir] : options.adapters) {
+    command_.push_back("--lora-modules");
+    command_.push_back(name + "=" + dir);
+  }
+  command_.insert(command_.end(), options.extra_args.begin(), options.extra_args.end());
+  endpoint_ = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+
+  char log_template[] = "/tmp/lathe-agent-serve-XXXXXX";
+  const int log_fd = ::mkstemp(log_template);
+  if (log_fd < 0) fail(std::string("cannot create a log file for `lathe serve`: ") + std::strerror(errno));
+  log_path_ = log_template;
+
+  std::vector<char*> argv;
+  for (auto& a : command_) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) {
+    ::close(log_fd);
+    fail(std::string("cannot start `lathe serve`: ") + std::strerror(errno));
+  }
+  if (pid_ == 0) {
+    // Child: only async-signal-safe calls until exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  log::info("started `lathe serve` (pid " + std::to_string(pid_) + ") on " + endpoint_ + ", log " + log_path_);
+
+  OpenAiClientOptions client_options;
+  client_options.endpoint = endpoint_;
+  const OpenAiClient client(client_options);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(options.startup_timeout_seconds * 1000));
+  for (;;) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      const std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                                : "was killed by signal " + std::to_string(WTERMSIG(status));
+      const std::string tail = log_tail(log_path_, 3);
+      std::filesystem::remove(log_path_);
+      fail("`lathe serve` " + how + " before it was ready (" + tail +
+           "); to use a server that is already running, give --endpoint URL instead");
+    }
+    if (client.healthy(1.0)) return;
+    if (std::chrono::steady_clock::now() > deadline) {
+      const std::string tail = log_tail(log_path_, 3);
+      stop();
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%g", options.startup_timeout_seconds);
+      fail("`lathe serve` did not answer " + client.url("/health") + " within " + buf + " s (" + tail + ")");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+void LocalServer::stop() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {  // 10 s to finish in-flight requests
+      gone = ::waitpid(pid_, &status, WNOHANG) == pid_;
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!gone) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+    pid_ = -1;
+  }
+  if (!log_path_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(log_path_, ec);
+    log_path_.clear();
+  }
+}
+
+LocalServer::~LocalServer() { stop(); }
+
+}  // namespace lathe::agent

@@ -1,0 +1,50 @@
+// The embedded default endpoint: `lathe agent … --model-dir DIR [--adapter DIR]` starts the
+// `lathe serve` subcommand of this same binary on a free loopback port, waits until /health
+// answers, and stops it (SIGTERM, then SIGKILL after a grace period) when done. The child
+// dies with the agent (PR_SET_PDEATHSIG) and its output goes to a log file whose tail is
+// quoted when it fails to come up.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace lathe::agent {
+
+struct LocalServerOptions {
+  std::string executable;  // empty = this binary (/proc/self/exe)
+  std::string model_dir;
+  std::vector<std::pair<std::string, std::string>> adapters;  // served name → PEFT folder
+  std::string served_model_name = "base";
+  std::vector<std::string> extra_args;  // appended to `serve …` (e.g. --device cuda)
+  double startup_timeout_seconds = 300;
+};
+
+class LocalServer {
+ public:
+  // Returns once /health answers 200; throws lathe::Error (with the log's tail) when the
+  // child exits first or the timeout passes.
+  explicit LocalServer(const LocalServerOptions& options);
+  ~LocalServer();
+  LocalServer(const LocalServer&) = delete;
+  LocalServer& operator=(const LocalServer&) = delete;
+
+  const std::string& endpoint() const { return endpoint_; }  // http://127.0.0.1:PORT/v1
+  // The argv it ran, for messages and tests.
+  const std::vector<std::string>& command() const { return command_; }
+
+ private:
+  void stop();
+  pid_t pid_ = -1;
+  std::string endpoint_, log_path_;
+  std::vector<std::string> command_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and released).
+int free_loopback_port();
+
+// Parses "--adapter DIR" / "--adapter NAME=DIR" values: NAME defaults to "inventory" for the
+// first and to the folder's name for the others.
+std::vector<std::pair<std::string, std::string>> parse_adapter_args(const std::vector<std::string>& values);
+
+}  // namespace lathe::agent
