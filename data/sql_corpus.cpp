@@ -20,6 +20,7 @@
 #include "data/collect.h"
 #include "data/inventory_db.h"
 #include "data/label.h"
+#include "data/question_slots.h"
 #include "data/rng.h"
 #include "data/sql_exec.h"
 
@@ -284,15 +285,9 @@ const std::vector<Family>& families() {
   return list;
 }
 
-std::string quoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 std::string enum_list(const std::vector<Term>& terms) {
   std::string out;
-  for (size_t i = 0; i < terms.size(); ++i) out += (i ? "," : "") + quoted(terms[i].stored);
+  for (size_t i = 0; i < terms.size(); ++i) out += (i ? "," : "") + sql_literal(terms[i].stored);
   return out;
 }
 
@@ -320,10 +315,10 @@ std::string conventions(const SchemaSpec& s) {
   const Term& v1 = s.c1.values[0];
   std::string statuses;
   for (size_t i = 0; i < s.statuses.size(); ++i)
-    statuses += (i ? ", " : "") + quoted(s.statuses[i].stored);
+    statuses += (i ? ", " : "") + sql_literal(s.statuses[i].stored);
   return s.c1.column + ", " + s.c2.column + ", city, region and " + s.site_table +
          " names are stored in Chinese (e.g. " + v1.stored + ", " + s.c2.values[0].stored + ", 北京, 华北), also when "
-         "the question names them in English (" + v1.en + " → " + quoted(v1.stored) + "). " + s.status_column +
+         "the question names them in English (" + v1.en + " → " + sql_literal(v1.stored) + "). " + s.status_column +
          " is one of " + statuses + ". Dates are 'YYYY-MM-DD' text. " + s.age_en + " count from " + s.date +
          " to meta.as_of_date: julianday((SELECT value FROM meta WHERE key = 'as_of_date')) - julianday(" + s.date + ").";
 }
@@ -363,14 +358,14 @@ void write_schema_database(const SchemaSpec& s, const std::vector<Site>& sites, 
                            const std::string& as_of_date, const std::string& path) {
   std::string script = "BEGIN;\n" + schema_sql(s);
   for (const Site& site : sites)
-    script += "INSERT INTO " + s.site_table + " VALUES (" + std::to_string(site.id) + ", " + quoted(site.name) + ", " +
-              quoted(site.city) + ", " + quoted(site.region) + ");\n";
+    script += "INSERT INTO " + s.site_table + " VALUES (" + std::to_string(site.id) + ", " + sql_literal(site.name) + ", " +
+              sql_literal(site.city) + ", " + sql_literal(site.region) + ");\n";
   for (const Entity& e : rows)
-    script += "INSERT INTO " + s.table + " VALUES (" + quoted(e.id) + ", " + quoted(e.v1->stored) + ", " +
-              quoted(e.v2->stored) + ", " + quoted(e.status->stored) + ", " +
-              format_number(e.measure, s.measure_decimals) + ", " + std::to_string(e.count) + ", " + quoted(e.date) +
+    script += "INSERT INTO " + s.table + " VALUES (" + sql_literal(e.id) + ", " + sql_literal(e.v1->stored) + ", " +
+              sql_literal(e.v2->stored) + ", " + sql_literal(e.status->stored) + ", " +
+              format_number(e.measure, s.measure_decimals) + ", " + std::to_string(e.count) + ", " + sql_literal(e.date) +
               ", " + std::to_string(e.site->id) + ");\n";
-  script += "INSERT INTO meta VALUES ('as_of_date', " + quoted(as_of_date) + ");\nCOMMIT;\n";
+  script += "INSERT INTO meta VALUES ('as_of_date', " + sql_literal(as_of_date) + ");\nCOMMIT;\n";
   write_file_atomic_with(path, [&](const std::string& tmp) {
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(tmp.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
@@ -387,45 +382,23 @@ void write_schema_database(const SchemaSpec& s, const std::vector<Site>& sites, 
   });
 }
 
-const char* kMonthNames[] = {"January", "February", "March",     "April",   "May",      "June",
-                             "July",    "August",   "September", "October", "November", "December"};
-
-std::string zh_day(const std::string& d) {
-  return d.substr(0, 4) + "年" + std::to_string(std::stoi(d.substr(5, 2))) + "月" + std::to_string(std::stoi(d.substr(8, 2))) + "日";
-}
-std::string en_day(const std::string& d) {
-  return std::string(kMonthNames[std::stoi(d.substr(5, 2)) - 1]) + " " + std::to_string(std::stoi(d.substr(8, 2))) + ", " +
-         d.substr(0, 4);
-}
-
 // Question text (zh, en) and SQL text for every placeholder, from one entity row.
-struct Slots {
-  std::map<std::string, std::string> zh, en, sql;
-  void set(const std::string& key, const std::string& zh_text, const std::string& en_text, const std::string& sql_text) {
-    zh[key] = zh_text;
-    en[key] = en_text;
-    sql[key] = sql_text;
-  }
-  void noun(const std::string& key, const std::string& zh_text, const std::string& en_text) {
-    zh[key] = zh_text;
-    en[key] = en_text;
-  }
-};
-
-Slots draw_slots(const SchemaSpec& s, const Entity& e, const std::vector<Entity>& rows, int64_t as_of_days, Rng& rng) {
-  Slots slots;
-  slots.noun("e", s.entity_zh, s.entity_zh);
-  slots.noun("es", s.entities_en, s.entities_en);
-  slots.noun("mw", s.measure_word, s.measure_word);
-  slots.noun("site_e", s.site_zh, s.site_zh);
-  slots.noun("sites", s.sites_en, s.sites_en);
-  slots.noun("site_one", s.site_en, s.site_en);
-  slots.noun("c1n", s.c1.zh_noun, s.c1.en_noun);
-  slots.noun("c2n", s.c2.zh_noun, s.c2.en_noun);
-  slots.noun("mn", s.measure_zh, s.measure_en);
-  slots.noun("qn", s.count_zh, s.count_en);
-  slots.noun("dn", s.date_zh, s.date_en);
-  slots.noun("agen", s.age_zh, s.age_en);
+QuestionSlots draw_slots(const SchemaSpec& s, const Entity& e, const std::vector<Entity>& rows, int64_t as_of_days,
+                         Rng& rng) {
+  QuestionSlots slots;
+  const auto noun = [&](const std::string& key, const std::string& zh, const std::string& en) { slots.set(key, zh, en, ""); };
+  noun("e", s.entity_zh, s.entity_zh);
+  noun("es", s.entities_en, s.entities_en);
+  noun("mw", s.measure_word, s.measure_word);
+  noun("site_e", s.site_zh, s.site_zh);
+  noun("sites", s.sites_en, s.sites_en);
+  noun("site_one", s.site_en, s.site_en);
+  noun("c1n", s.c1.zh_noun, s.c1.en_noun);
+  noun("c2n", s.c2.zh_noun, s.c2.en_noun);
+  noun("mn", s.measure_zh, s.measure_en);
+  noun("qn", s.count_zh, s.count_en);
+  noun("dn", s.date_zh, s.date_en);
+  noun("agen", s.age_zh, s.age_en);
   auto& sql = slots.sql;
   sql["T"] = s.table;
   sql["S"] = s.site_table;
@@ -439,30 +412,19 @@ Slots draw_slots(const SchemaSpec& s, const Entity& e, const std::vector<Entity>
   sql["D"] = s.date;
   sql["J"] = "FROM " + s.table + " m JOIN " + s.site_table + " s ON m." + s.site_key + " = s." + s.site_key;
   sql["AGE"] = "julianday((SELECT value FROM meta WHERE key = 'as_of_date')) - julianday(" + s.date + ")";
-  slots.set("v1", e.v1->zh, e.v1->en, quoted(e.v1->stored));
-  slots.set("v2", e.v2->zh, e.v2->en, quoted(e.v2->stored));
+  slots.set("v1", e.v1->zh, e.v1->en, sql_literal(e.v1->stored));
+  slots.set("v2", e.v2->zh, e.v2->en, sql_literal(e.v2->stored));
   // {s}: any status (a second row's, so every status gets asked about); {a}: the active one.
   const Term* other = rows[rng.below(rows.size())].status;
-  slots.set("s", other->zh, other->en, quoted(other->stored));
-  slots.set("a", s.statuses[0].zh, s.statuses[0].en, quoted(s.statuses[0].stored));
-  slots.set("site", e.site->name, e.site->name, quoted(e.site->name));
-  slots.set("city", e.site->city, english_term(e.site->city), quoted(e.site->city));
-  slots.set("region", e.site->region, english_term(e.site->region), quoted(e.site->region));
-  slots.set("id", e.id, e.id, quoted(e.id));
+  slots.set("s", other->zh, other->en, sql_literal(other->stored));
+  slots.set("a", s.statuses[0].zh, s.statuses[0].en, sql_literal(s.statuses[0].stored));
+  slots.set("site", e.site->name, e.site->name, sql_literal(e.site->name));
+  slots.set("city", e.site->city, english_term(e.site->city), sql_literal(e.site->city));
+  slots.set("region", e.site->region, english_term(e.site->region), sql_literal(e.site->region));
+  slots.set("id", e.id, e.id, sql_literal(e.id));
 
-  const int year = std::stoi(e.date.substr(0, 4));
-  const int month = std::stoi(e.date.substr(5, 2));
-  char next[40];
-  std::snprintf(next, sizeof next, "%04d-%02d-01", month == 12 ? year + 1 : year, month == 12 ? 1 : month + 1);
-  slots.set("month", std::to_string(year) + "年" + std::to_string(month) + "月",
-            std::string(kMonthNames[month - 1]) + " " + std::to_string(year), "");
-  slots.sql["month_start"] = quoted(e.date.substr(0, 8) + "01");
-  slots.sql["month_end"] = quoted(next);
+  slots.set_dates(e.date, as_of_days, rng);
   const int64_t day = date_to_days(e.date);
-  const std::string from = days_to_date(day - rng.between(0, 30));
-  const std::string to = days_to_date(std::min(day + rng.between(0, 30), as_of_days));
-  slots.set("date_from", zh_day(from), en_day(from), quoted(from));
-  slots.set("date_to", zh_day(to), en_day(to), quoted(to));
   const int64_t age = as_of_days - day;
   std::vector<int> thresholds;
   for (int d : {7, 15, 30, 60, 90, 180, 270})
@@ -563,7 +525,7 @@ SqlCorpus generate_sql_corpus(const CorpusOptions& options, const std::string& d
       const int64_t wanted = 2 * ((per_family + 3) / 2);
       for (int64_t attempt = 0, made = 0; attempt < wanted * 10 && made < wanted; ++attempt) {
         const bool zh = made % 2 == 0;
-        const Slots slots = draw_slots(s, rows[family_rng.below(rows.size())], rows, as_of_days, family_rng);
+        const QuestionSlots slots = draw_slots(s, rows[family_rng.below(rows.size())], rows, as_of_days, family_rng);
         const auto& texts = zh ? f.zh : f.en;
         const std::string question = fill_template(texts[family_rng.below(texts.size())], zh ? slots.zh : slots.en);
         if (!seen.insert(question).second) continue;

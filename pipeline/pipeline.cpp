@@ -25,6 +25,7 @@
 #include "model/model_io.h"
 #include "model/sentencepiece_trainer.h"
 #include "pipeline/evaluate.h"
+#include "pipeline/json_files.h"
 #include "pipeline/pipeline_config.h"
 #include "pipeline/report.h"
 #include "pipeline/stage.h"
@@ -123,12 +124,6 @@ std::vector<data::Example> eval_examples(const Config& c, const std::string& dat
   std::vector<data::Example> subset;
   for (int64_t i = 0; i < max; ++i) subset.push_back(examples[static_cast<size_t>(i * static_cast<int64_t>(examples.size()) / max)]);
   return subset;
-}
-
-void write_jsonl(const std::string& path, const std::vector<json>& rows) {
-  std::string out;
-  for (const auto& r : rows) out += data::to_json_line(r);
-  write_file_atomic(path, out);
 }
 
 }  // namespace
@@ -369,7 +364,7 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
               }
               const EvalReport report = evaluate_execution_accuracy(loaded.model, *loaded.tokenizer, loaded.chat,
                                                                     system_prompt, db, examples, eval);
-              write_jsonl(ctx.dir + "/predictions-" + m + ".jsonl", report.predictions);
+              write_jsonl_file(ctx.dir + "/predictions-" + m + ".jsonl", report.predictions);
               results["models"][m] = report.summary();
               log::info("eval " + m + ": execution accuracy " + std::to_string(report.overall.accuracy()) + " (" +
                         std::to_string(report.overall.correct) + "/" + std::to_string(report.overall.examples) + ")");

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "pipeline/json_files.h"
 #include "pipeline/pipeline_config.h"
 #include "pipeline/svg_chart.h"
 
@@ -22,31 +22,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-// Every JSON object line of a file (an unreadable line is skipped: a crash may cut the last).
-std::vector<json> read_jsonl(const std::string& path) {
-  std::vector<json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      json j = json::parse(line);
-      if (j.is_object()) rows.push_back(std::move(j));
-    } catch (const json::exception&) {
-    }
-  }
-  return rows;
-}
-
-std::optional<json> read_json(const std::string& path) {
-  if (!fs::exists(path)) return std::nullopt;
-  try {
-    return json::parse(read_file(path));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
 
 // The (step, key) points of the metrics lines that have `key`.
 ChartSeries series(const std::vector<json>& rows, const std::string& key, const std::string& name) {
@@ -147,7 +122,7 @@ void stage_table(Html& h, const std::string& run_dir) {
   h.raw("<table><tr><th>stage</th><th>status</th><th>time</th><th>key</th><th>summary</th></tr>\n");
   for (const auto& stage : stage_names()) {
     if (stage == "report") continue;
-    const auto record = read_json(run_dir + "/" + stage + "/stage.json");
+    const auto record = read_json_file(run_dir + "/" + stage + "/stage.json");
     h.raw("<tr><td>" + stage + "</td>");
     if (!record) {
       const bool started = fs::exists(run_dir + "/" + stage + "/stage.started.json");
@@ -201,12 +176,12 @@ void training_charts(Html& h, const std::string& run_dir) {
   for (const auto& [stage, title] : std::vector<std::pair<std::string, std::string>>{
            {"pretrain", "Pretraining loss (corpus)"}, {"sft", "SFT loss (inventory, LoRA)"}}) {
     if (!fs::exists(run_dir + "/" + stage + "/metrics.jsonl")) continue;
-    const auto rows = read_jsonl(run_dir + "/" + stage + "/metrics.jsonl");
+    const auto rows = read_jsonl_file(run_dir + "/" + stage + "/metrics.jsonl");
     h.raw(svg_line_chart({title, "step", "loss", {series(rows, "loss", "train loss"), series(rows, "eval_loss", "eval loss")}}));
   }
   const std::string grpo = run_dir + "/grpo/metrics.jsonl";
   if (fs::exists(grpo)) {
-    const auto rows = read_jsonl(grpo);
+    const auto rows = read_jsonl_file(grpo);
     Chart rewards{"GRPO reward (total and per reward, mean per step)", "step", "reward", {series(rows, "reward", "total")}};
     std::set<std::string> names;
     for (const auto& r : rows)
@@ -223,7 +198,7 @@ void training_charts(Html& h, const std::string& run_dir) {
 }
 
 void rollouts(Html& h, const std::string& run_dir, int count) {
-  const auto rows = read_jsonl(run_dir + "/grpo/rollouts.jsonl");
+  const auto rows = read_jsonl_file(run_dir + "/grpo/rollouts.jsonl");
   if (rows.empty() || count <= 0) return;
   const int64_t last = rows.back().value("step", 0);
   h.heading("h2", "GRPO rollouts (step " + std::to_string(last) + ")");
@@ -251,7 +226,7 @@ void predictions(Html& h, const std::string& run_dir, const json& results, int c
   if (count <= 0) return;
   h.heading("h2", "Eval answers");
   for (const auto& name : model_order(results["models"])) {
-    const auto rows = read_jsonl(run_dir + "/eval/predictions-" + name + ".jsonl");
+    const auto rows = read_jsonl_file(run_dir + "/eval/predictions-" + name + ".jsonl");
     h.raw("<details" + std::string(name == "grpo" || name == "sft" ? " open" : "") + "><summary>" + html_escape(name) +
           "</summary><table><tr><th>question</th><th>model SQL</th><th>gold SQL</th><th>result</th></tr>\n");
     // Wrong answers are as instructive as right ones: show both, alternating.
@@ -278,7 +253,7 @@ void predictions(Html& h, const std::string& run_dir, const json& results, int c
 }
 
 void agent_answers(Html& h, const std::string& run_dir) {
-  const auto rows = read_jsonl(run_dir + "/serve/answers.jsonl");
+  const auto rows = read_jsonl_file(run_dir + "/serve/answers.jsonl");
   if (rows.empty()) return;
   h.heading("h2", "Agent answers through lathe serve");
   h.raw("<table><tr><th>question</th><th>model</th><th>SQL</th><th>answer</th></tr>\n");
@@ -332,7 +307,7 @@ std::string render_report(const std::string& run_dir, const ReportOptions& optio
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
   h.para("Run folder " + fs::absolute(run_dir).string() + ", report written " + when + ".");
   stage_table(h, run_dir);
-  const auto results = read_json(run_dir + "/eval/results.json");
+  const auto results = read_json_file(run_dir + "/eval/results.json");
   if (results && results->contains("models")) accuracy_tables(h, *results);
   training_charts(h, run_dir);
   rollouts(h, run_dir, options.rollouts);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/rng.h"
+#include "pipeline/json_files.h"
 
 namespace lathe::pipeline {
 
@@ -19,15 +20,6 @@ namespace {
 
 const char* kRecord = "stage.json";
 const char* kStarted = "stage.started.json";
-
-std::optional<json> read_json(const std::string& path) {
-  if (!fs::exists(path)) return std::nullopt;
-  try {
-    return json::parse(read_file(path));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
 
 }  // namespace
 
@@ -41,7 +33,7 @@ std::string stage_key(const std::string& stage, const std::string& config_text,
 }
 
 std::optional<StageRecord> read_stage_record(const std::string& stage_dir) {
-  const auto j = read_json(stage_dir + "/" + kRecord);
+  const auto j = read_json_file(stage_dir + "/" + kRecord);
   if (!j || !j->is_object() || !j->contains("key") || !(*j)["key"].is_string()) return std::nullopt;
   StageRecord r;
   r.stage = j->value("stage", "");
@@ -59,7 +51,7 @@ StageState stage_state(const std::string& stage_dir, const std::string& key, con
     for (const auto& o : outputs) complete = complete && fs::exists(stage_dir + "/" + o);
     if (complete) return StageState::Current;
   }
-  const auto started = read_json(stage_dir + "/" + kStarted);
+  const auto started = read_json_file(stage_dir + "/" + kStarted);
   if (started && started->is_object() && started->value("key", "") == key && !fs::exists(stage_dir + "/" + kRecord))
     return StageState::Resumable;
   return StageState::Stale;
