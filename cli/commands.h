@@ -13,6 +13,7 @@ void register_merge(CLI::App& app);
 void register_sft(CLI::App& app);
 void register_data_inspect(CLI::App& app);  // after register_data: joins `lathe data`
 void register_grpo(CLI::App& app);            // also `lathe rewards score`
+void register_serve(CLI::App& app);
 void register_pipeline(CLI::App& app);        // also `lathe report`
 
 }  // namespace lathe::cli

@@ -1,30 +1,19 @@
-// Batched generation: the one decoding path behind `lathe generate`, GRPO rollouts and the
-// server. Prompts are left-padded into one batch, prefilled once, expanded to n samples per
-// prompt by copying cache rows, then decoded step by step with a preallocated KV cache;
-// finished rows leave the batch.
+// Batched generation: the one decoding path behind `lathe generate` and GRPO rollouts (the
+// server drives the same BatchDecoder step by step). All requests are admitted at once —
+// prefilled together, expanded to n samples per prompt — then decoded step by step with a
+// preallocated KV cache; finished rows leave the batch.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "model/batch_decoder.h"
 #include "model/sampler.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 
 namespace lathe {
-
-struct GenerationRequest {
-  std::vector<int32_t> prompt;
-  SamplingParams params;
-};
-
-struct Completion {
-  std::vector<int32_t> tokens;        // generated ids (a final stop id included)
-  std::string text;                   // decoded; stop strings and stop ids not included
-  std::string finish_reason;          // "stop" | "length"
-  std::vector<TokenChoice> choices;   // per token, when logprobs were asked for
-};
 
 struct GenerationResult {
   std::vector<std::vector<Completion>> completions;  // [request][sample]
@@ -35,7 +24,8 @@ struct GenerationResult {
 };
 
 // Called as tokens are produced: (request, sample, new text, the token). The text is the
-// UTF-8-complete delta; a final call with token -1 carries any flushed remainder.
+// UTF-8-complete delta that will not be taken back; a final call with token -1 carries the
+// rest of the sample's text.
 using TokenCallback = std::function<void(size_t request, int sample, const std::string& delta, int32_t token)>;
 
 // tokenizer may be null (benchmarks): then there is no text and no stop strings.

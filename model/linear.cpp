@@ -32,6 +32,28 @@ torch::Tensor lora_delta(const LoraPair& lora, const torch::Tensor& x, bool trai
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = linear_base(x, weight, bias);
   if (adapters.empty()) return y;
+  if (row_adapters) {
+    const RowAdapterGroups& plan = *row_adapters;
+    if (x.size(0) != plan.batch)
+      fail("per-row LoRA adapters were set for " + std::to_string(plan.batch) + " rows, the batch has " +
+           std::to_string(x.size(0)));
+    for (const auto& [name, lora] : adapters)
+      if (lora.merged) fail("LoRA adapter '" + name + "' is merged into the weights; per-row adapters need it unmerged");
+    for (const auto& group : plan.groups) {
+      for (const auto& name : group.adapters) {
+        auto it = adapters.find(name);
+        if (it == adapters.end()) continue;
+        if (group.all_rows) {
+          y = y + lora_delta(it->second, x, is_training()).to(y.scalar_type());
+        } else {
+          // [b, ..., in] rows of this group -> their deltas added back at the same rows.
+          auto delta = lora_delta(it->second, x.index_select(0, group.rows), is_training());
+          y = y.index_add(0, group.rows, delta.to(y.scalar_type()));
+        }
+      }
+    }
+    return y;
+  }
   for (const auto& [name, lora] : adapters) {
     const bool is_active = std::find(active.begin(), active.end(), name) != active.end();
     if (is_active && !lora.merged) y = y + lora_delta(lora, x, is_training()).to(y.scalar_type());

@@ -29,6 +29,18 @@ struct LoraPair {
   bool merged = false;    // scale * B A has been added into `weight`
 };
 
+// Which adapters each row of a batch applies, so one batch can serve requests for different
+// adapters (the server). Rows in no group run the base weights alone.
+struct RowAdapterGroups {
+  struct Group {
+    std::vector<std::string> adapters;  // applied to these rows; names a layer lacks are skipped
+    torch::Tensor rows;                 // [b] int64 row indices, on the model's device
+    bool all_rows = false;              // the whole batch: no gather/scatter needed
+  };
+  int64_t batch = 0;                    // B the groups were made for
+  std::vector<Group> groups;
+};
+
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias);
@@ -56,6 +68,9 @@ class LinearImpl : public torch::nn::Module {
   // Names in `active` that this layer lacks are skipped, so one model-wide list serves all.
   std::map<std::string, LoraPair> adapters;
   std::vector<std::string> active;
+  // When set (model/lora.h RowAdapterScope), forward applies adapters per row by these
+  // groups instead of `active`; merged adapters are refused then.
+  std::shared_ptr<const RowAdapterGroups> row_adapters;
 
  private:
   // Containers named "lora_A" / "lora_B", created with the first adapter.

@@ -222,6 +222,39 @@ AdaptersDisabled::~AdaptersDisabled() {
   for (auto& t : all_targets(model_)) t.linear->active = keep;
 }
 
+std::shared_ptr<const RowAdapterGroups> row_adapter_groups(CausalLM& model,
+                                                           const std::vector<std::string>& adapter_per_row) {
+  auto groups = std::make_shared<RowAdapterGroups>();
+  groups->batch = static_cast<int64_t>(adapter_per_row.size());
+  std::map<std::string, std::vector<int64_t>> rows_by_adapter;  // "" = the active adapters
+  for (size_t b = 0; b < adapter_per_row.size(); ++b) rows_by_adapter[adapter_per_row[b]].push_back(int64_t(b));
+  const auto device = model->device();
+  for (auto& [name, rows] : rows_by_adapter) {
+    std::vector<std::string> applied;
+    if (name.empty()) {
+      applied = active_adapters(model);
+    } else {
+      require_adapter(model, name);
+      applied = {name};
+    }
+    if (applied.empty()) continue;
+    RowAdapterGroups::Group group;
+    group.adapters = std::move(applied);
+    group.all_rows = static_cast<int64_t>(rows.size()) == groups->batch;
+    group.rows = torch::tensor(rows, torch::kInt64).to(device);
+    groups->groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+RowAdapterScope::RowAdapterScope(CausalLM& model, std::shared_ptr<const RowAdapterGroups> groups) : model_(model) {
+  for (auto& t : all_targets(model_)) t.linear->row_adapters = groups;
+}
+
+RowAdapterScope::~RowAdapterScope() {
+  for (auto& t : all_targets(model_)) t.linear->row_adapters.reset();
+}
+
 void merge_adapter(CausalLM& model, const std::string& name) {
   require_adapter(model, name);
   auto targets = all_targets(model);

@@ -9,6 +9,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,24 @@ class AdaptersDisabled {
  private:
   CausalLM& model_;
   std::vector<std::string> saved_;
+};
+
+// Groups the rows of a batch by adapter: row b applies adapter_per_row[b] alone, or, where
+// that is "", the model's active adapters. Unknown names throw. The groups' row indices live
+// on the model's device; build them once per batch composition.
+std::shared_ptr<const RowAdapterGroups> row_adapter_groups(CausalLM& model,
+                                                           const std::vector<std::string>& adapter_per_row);
+
+// While alive, every forward applies adapters per row by `groups` (requests for different
+// adapters share one batch). Adapters must not be merged meanwhile.
+class RowAdapterScope {
+ public:
+  RowAdapterScope(CausalLM& model, std::shared_ptr<const RowAdapterGroups> groups);
+  ~RowAdapterScope();
+  RowAdapterScope(const RowAdapterScope&) = delete;
+  RowAdapterScope& operator=(const RowAdapterScope&) = delete;
+ private:
+  CausalLM& model_;
 };
 
 // W += scale * B A (in f32, cast back), and its exact inverse for the same weights.

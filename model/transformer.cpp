@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "model/fast_linear.h"
 
 namespace lathe {
@@ -128,7 +129,13 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const torch:
   AttentionContext ctx;
   std::tie(ctx.cos, ctx.sin) = rope_cos_sin(rope_, positions, h.scalar_type());
   ctx.cache = cache;
-  ctx.allowed = (cache && T == 1) ? decode_allowed_mask(key_valid) : allowed_mask(key_valid, past, T);
+  if (cache && T == 1) {
+    // Rows of different lengths each see themselves at their own write position.
+    ctx.allowed = cache->aligned() ? decode_allowed_mask(key_valid) : decode_allowed_mask(key_valid, cache->positions());
+  } else {
+    if (cache && !cache->aligned()) fail("forward: several new positions need a cache whose rows share one length");
+    ctx.allowed = allowed_mask(key_valid, past, T);
+  }
   // Built once for all layers. On CPU a batch without padding skips masking altogether in
   // decode (every key is allowed); the check is a host read, which on CUDA would be a sync.
   const bool nothing_blocked = T == 1 && !input_ids.is_cuda() && ctx.allowed.all().item<bool>();
@@ -166,6 +173,15 @@ torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid) {
   const int64_t B = key_valid.size(0), S = key_valid.size(1);
   auto allowed = key_valid.clone();
   allowed.select(1, S - 1).fill_(true);
+  return allowed.view({B, 1, 1, 1, S});
+}
+
+torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid, const torch::Tensor& query_positions) {
+  // Row b's query sits at query_positions[b] <= S - 1; keys after it were never written for
+  // this row (key_valid is false there), so key_valid plus the query itself is the mask.
+  const int64_t B = key_valid.size(0), S = key_valid.size(1);
+  auto allowed = key_valid.clone();
+  allowed.scatter_(1, query_positions.view({B, 1}), true);
   return allowed.view({B, 1, 1, 1, S});
 }
 

@@ -79,7 +79,8 @@ class CausalLMImpl : public torch::nn::Module {
   explicit CausalLMImpl(const ModelConfig& config);
 
   // input_ids [B, T] int64; positions [B, T] int64 (RoPE positions);
-  // key_valid [B, S] bool, S = cache length + T (or T without a cache): real tokens.
+  // key_valid [B, S] bool, S = cache->length() (its longest row) + T, or T without a cache:
+  // real tokens. Rows of different lengths (continuous batching) take T = 1.
   // With a cache, k/v of these T positions are appended and the cache advances.
   // Returns logits [B, T, V] (All), [B, 1, V] (Last) in f32, or the final hidden states
   // [B, T, C] (None).
@@ -114,6 +115,10 @@ torch::Tensor allowed_mask(const torch::Tensor& key_valid, int64_t past, int64_t
 // The same for one new query (T = 1), without the causal construction; equals
 // allowed_mask(key_valid, S - 1, 1) (tests/model/test_transformer.cpp).
 torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid);
+// Rows whose single query sits at their own position query_positions [B] (rows of a
+// continuous batch have different lengths): key_valid plus each query itself. Equals
+// allowed_mask(key_valid, S - 1, 1) where every query is at S - 1.
+torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid, const torch::Tensor& query_positions);
 
 // positions of a left-padded batch: attention_mask [B, S] -> cumulative count - 1, >= 0.
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);

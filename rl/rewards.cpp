@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 
 #include "core/error.h"
+#include "core/subprocess.h"
 #include "data/format.h"
 #include "data/sql_exec.h"
 
@@ -296,6 +299,54 @@ class AnswerContainsReward : public RewardFunction {
   std::string column_;
 };
 
+// An external program scores completions over JSON lines: one request per group,
+//   {"row": {...the dataset row...}, "completions": ["...", ...]}
+// answered by one line {"scores": [number, ...]} (same length), or {"error": "message"}.
+// The program starts with the first group and lives for the run. A crash, a timeout or a
+// malformed answer is an error that fails the step: a broken reward never scores zero.
+class CommandReward : public RewardFunction {
+ public:
+  explicit CommandReward(const json& o)
+      : program_(o.at("program").get<std::string>()),
+        timeout_(static_cast<int64_t>(o.at("timeout_seconds").get<double>() * 1000.0)) {}
+
+  std::vector<double> score(const json& row, const std::vector<std::string>& completions) override {
+    if (!process_ || !process_->running())
+      process_ = std::make_unique<Subprocess>(std::vector<std::string>{"/bin/sh", "-c", "exec " + program_},
+                                              "reward program '" + program_ + "'");
+    const std::string request = json{{"row", row}, {"completions", completions}}.dump(-1, ' ', false,
+                                                                                    json::error_handler_t::replace);
+    process_->write_all(request + "\n", timeout_);
+    const std::string line = process_->read_line(timeout_);
+    json answer;
+    try {
+      answer = json::parse(line);
+    } catch (const json::exception&) {
+      fail(process_->what() + " answered a line that is not JSON: " + line.substr(0, 200));
+    }
+    if (answer.is_object() && answer.contains("error"))
+      fail(process_->what() + " reported an error: " + answer["error"].dump());
+    if (!answer.is_object() || !answer.contains("scores") || !answer["scores"].is_array())
+      fail(process_->what() + " answered without a \"scores\" list: " + line.substr(0, 200));
+    const json& scores = answer["scores"];
+    if (scores.size() != completions.size())
+      fail(process_->what() + " returned " + std::to_string(scores.size()) + " scores for " +
+           std::to_string(completions.size()) + " completions");
+    std::vector<double> out;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (!scores[i].is_number() || !std::isfinite(scores[i].get<double>()))
+        fail(process_->what() + ": score " + std::to_string(i) + " is not a finite number: " + scores[i].dump());
+      out.push_back(scores[i].get<double>());
+    }
+    return out;
+  }
+
+ private:
+  std::string program_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<Subprocess> process_;
+};
+
 std::map<std::string, RewardEntry>& registry() {
   static std::map<std::string, RewardEntry> entries = [] {
     std::map<std::string, RewardEntry> e;
@@ -326,6 +377,16 @@ std::map<std::string, RewardEntry>& registry() {
                          {{"column", "answer", "dataset column holding the gold answer", {}},
                           {"value", 1.0, "reward for a match", {}}},
                          [](const json& o) { return std::make_unique<AnswerMatchReward>(o); }};
+    e["command"] = {"command", "scores from an external program speaking JSON lines on stdin/stdout",
+                    {{"program", "", "shell command line of the reward program (started once per run)", {}},
+                     {"timeout_seconds", 30.0, "time limit for each group's answer", {}}},
+                    [](const json& o) {
+                      if (o.at("program").get<std::string>().empty())
+                        fail("command: set rewards.command.program to the reward program's command line");
+                      if (o.at("timeout_seconds").get<double>() <= 0)
+                        fail("command: rewards.command.timeout_seconds must be > 0");
+                      return std::make_unique<CommandReward>(o);
+                    }};
     e["answer_contains"] = {"answer_contains", "fraction of the row's required terms found in the <answer> text",
                             {{"column", "required_terms", "dataset column holding the list of terms", {}}},
                             [](const json& o) { return std::make_unique<AnswerContainsReward>(o); }};

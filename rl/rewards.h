@@ -13,6 +13,8 @@
 //   xml_count      the recipe's per-tag counting reward (max 0.5), lengths in code points.
 //   answer_match   1.0 when the <answer> text equals the row's "answer" (normalised).
 //   answer_contains  fraction of the row's "required_terms" present in the <answer> text.
+//   command        an external program: one JSON line {"row", "completions"} per group in,
+//                  one line {"scores": [...]} out; crashes, timeouts and bad answers are errors.
 // Departure from the recipe: xml_strict / xml_loose let `.` cross newlines by default
 // (dotall: true, the evident intent); dotall: false reproduces the recipe's re.match without
 // DOTALL exactly, including Python's `$` also matching before one final "\n".

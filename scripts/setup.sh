@@ -11,7 +11,11 @@ packages=(
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
   libsqlite3-dev libcpp-httplib-dev googletest libgtest-dev
   python3-torch           # bench/reference: the same model in plain PyTorch eager
+  curl                    # tests/e2e/serve.sh talks to `lathe serve` over HTTP
 )
+# Node for the openai-node client test, from Debian only where the machine has none (a
+# NodeSource nodejs already bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,6 +34,19 @@ if command -v update-alternatives >/dev/null; then
   if [ -n "$blas" ]; then
     ${SUDO:-} update-alternatives --set libblas.so.3-x86_64-linux-gnu "$blas" >/dev/null 2>&1 || true
   fi
+fi
+
+# The official openai npm package, pinned by tests/serve/node/package-lock.json; installed
+# again only when the lockfile changed. Without network the client test skips itself.
+node_dir=tests/serve/node
+if command -v npm >/dev/null; then
+  if [ ! -f "$node_dir/node_modules/.package-lock.json" ] ||
+     [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules/.package-lock.json" ]; then
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+      echo "setup: npm ci in $node_dir failed (offline?); tests/e2e/serve_openai_node.sh will skip"
+  fi
+else
+  echo "setup: npm is missing; tests/e2e/serve_openai_node.sh will skip"
 fi
 
 jobs=${LATHE_JOBS:-$(nproc)}

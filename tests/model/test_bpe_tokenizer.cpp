@@ -88,19 +88,6 @@ class TrainedTokenizer : public ::testing::Test {
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 
-// Random text from pools that stress splitting and byte-level round trips.
-std::string random_unicode_text(std::mt19937& rng, size_t n_chunks) {
-  static const std::vector<std::string> pool = {
-      "a", "Z", "the", " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n", "'s", "'LL", "’", "123", "4",
-      "你好", "宝马", "日本語", "한국어", "🚗", "👍🏽", "👨‍👩‍👧", "é", "e\xCC\x81", "\xCC\x88", "\xE0\xA5\xA7",
-      "\xD9\xA4", "\xC2\xA0", "\xE3\x80\x80", "Ж", "мир", "<", "|", ">", "<|im_end", "_", "-", "$", "%", ".",
-      "ស្រុក", "Việt"};
-  std::string text;
-  std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
-  for (size_t i = 0; i < n_chunks; ++i) text += pool[pick(rng)];
-  return text;
-}
-
 // --- GPT-2 through the whole pipeline ---
 
 TEST(BpeTokenizer, Gpt2MatchesAll46LlamaCppVectors) {
@@ -151,7 +138,7 @@ TEST(BpeTokenizer, Gpt2MergeLoopAgreesWithQuadraticReference) {
   BpeTokenizer tokenizer(dir.path());
   std::mt19937 rng(7);
   for (int i = 0; i < 300; ++i) {
-    const std::string text = random_unicode_text(rng, 1 + i % 12);
+    const std::string text = testing::random_unicode_text(rng, 1 + i % 12);
     EXPECT_EQ(tokenizer.merge_piece(text), tokenizer.merge_piece_reference(text)) << json(text).dump();
   }
   for (const std::string text : {"aaaaaaaaaaaaaaaa", "          ", "0000000000000", "internationalization"})
@@ -165,7 +152,7 @@ TEST(BpeTokenizer, Gpt2RoundTripsRandomUnicode) {
   auto tokenizer = load_bpe_tokenizer(dir.path());
   std::mt19937 rng(11);
   for (int i = 0; i < 200; ++i) {
-    const std::string text = random_unicode_text(rng, 1 + i % 40);
+    const std::string text = testing::random_unicode_text(rng, 1 + i % 40);
     const auto ids = tokenizer->encode(text);
     ASSERT_EQ(tokenizer->decode(ids), text) << json(text).dump();
     std::string joined;
@@ -218,7 +205,7 @@ TEST(Pretokenizer, PiecesConcatenateToTheText) {
   std::mt19937 rng(3);
   for (SplitPattern p : {SplitPattern::gpt2, SplitPattern::llama3, SplitPattern::qwen2}) {
     for (int i = 0; i < 200; ++i) {
-      std::string text = random_unicode_text(rng, 1 + i % 30);
+      std::string text = testing::random_unicode_text(rng, 1 + i % 30);
       if (i % 5 == 0) text += "\xC3";  // a truncated character at the end
       std::vector<std::string_view> pieces;
       pretokenize(text, p, pieces);
@@ -245,7 +232,7 @@ TEST_F(TrainedTokenizer, LoadsAndRoundTrips) {
   EXPECT_EQ(tokenizer_->decode(ids), text);
   std::mt19937 rng(5);
   for (int i = 0; i < 200; ++i) {
-    const std::string random = random_unicode_text(rng, 1 + i % 40);
+    const std::string random = testing::random_unicode_text(rng, 1 + i % 40);
     ASSERT_EQ(tokenizer_->decode(tokenizer_->encode(random)), random) << json(random).dump();
   }
   // Bytes that are not UTF-8 still round-trip (every byte has a token).

@@ -3,6 +3,10 @@
 // run on these exact strings, so the C++ matcher is checked against the real thing.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <fstream>
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -198,6 +202,93 @@ TEST(AnswerRewards, MatchAndContains) {
   auto contains = make_reward("answer_contains");
   EXPECT_EQ(contains->score({{"required_terms", {"red", "SUV"}}}, {"<answer>a red suv</answer>", "<answer>red</answer>", ""}),
             (std::vector<double>{1.0, 0.5, 0.0}));
+}
+
+// ---- command: an external reward program over JSON lines ----------------------------------
+
+class CommandRewardTest : public ::testing::Test {
+ protected:
+  // A shell reward program: logs each request line and its own pid, answers `answer`.
+  std::string program(const std::string& answer) {
+    const std::string script = dir_.file("reward.sh");
+    std::ofstream out(script);
+    out << "echo $$ >> '" << dir_.file("pids") << "'\n"
+        << "while IFS= read -r line; do\n"
+        << "  printf '%s\\n' \"$line\" >> '" << dir_.file("requests.jsonl") << "'\n"
+        << "  " << answer << "\n"
+        << "done\n";
+    out.close();
+    return "sh " + script;
+  }
+  std::unique_ptr<RewardFunction> make(const std::string& program, double timeout = 5.0) {
+    return make_reward("command", {{"program", program}, {"timeout_seconds", timeout}});
+  }
+  std::vector<std::string> lines(const std::string& name) {
+    std::ifstream in(dir_.file(name));
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+  static std::string error_of(const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(CommandRewardTest, SendsRowAndCompletionsAndKeepsOneProcess) {
+  auto reward = make(program("echo '{\"scores\": [0.25, 1, -2]}'"));
+  const json row{{"prompt", {{{"role", "user"}, {"content", "几辆宝马？"}}}}, {"gold_sql", "SELECT 1"}, {"n", 3}};
+  const std::vector<std::string> completions{"a", "多行\n文本", ""};
+  EXPECT_EQ(reward->score(row, completions), (std::vector<double>{0.25, 1.0, -2.0}));
+  EXPECT_EQ(reward->score(row, completions), (std::vector<double>{0.25, 1.0, -2.0}));
+  const auto requests = lines("requests.jsonl");
+  ASSERT_EQ(requests.size(), 2u);
+  const json first = json::parse(requests[0]);
+  EXPECT_EQ(first["row"], row);
+  EXPECT_EQ(first["completions"], json(completions));
+  EXPECT_EQ(lines("pids").size(), 1u) << "the program is started once and kept";
+}
+
+TEST_F(CommandRewardTest, CrashIsAnErrorWithTheExitStatus) {
+  auto reward = make("sh -c 'read line; exit 3'");
+  const std::string e = error_of([&] { reward->score(json::object(), {"x"}); });
+  EXPECT_NE(e.find("exited with status 3"), std::string::npos) << e;
+}
+
+TEST_F(CommandRewardTest, HangIsKilledAfterTheTimeout) {
+  auto reward = make("sleep 30", 0.3);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string e = error_of([&] { reward->score(json::object(), {"x"}); });
+  EXPECT_NE(e.find("did not answer within 300 ms"), std::string::npos) << e;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(CommandRewardTest, MalformedAnswersAreErrors) {
+  EXPECT_NE(error_of([&] { make(program("echo 'not json'"))->score(json::object(), {"x"}); }).find("not JSON"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { make(program("echo '{\"scores\": [1, 2]}'"))->score(json::object(), {"x"}); })
+                .find("returned 2 scores for 1 completions"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { make(program("echo '{\"score\": 1}'"))->score(json::object(), {"x"}); })
+                .find("without a \"scores\" list"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { make(program("echo '{\"scores\": [\"high\"]}'"))->score(json::object(), {"x"}); })
+                .find("not a finite number"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { make(program("echo '{\"error\": \"no database\"}'"))->score(json::object(), {"x"}); })
+                .find("reported an error: \"no database\""),
+            std::string::npos);
+}
+
+TEST_F(CommandRewardTest, MissingProgramIsAnError) {
+  EXPECT_NE(error_of([&] { make_reward("command"); }).find("rewards.command.program"), std::string::npos);
+  const std::string e = error_of([&] { make("/nonexistent/reward-program")->score(json::object(), {"x"}); });
+  EXPECT_NE(e.find("exited with status 127"), std::string::npos) << e;
 }
 
 }  // namespace

@@ -17,6 +17,18 @@ std::optional<std::string> fixture_path(const std::string& relative) {
   return std::nullopt;
 }
 
+std::string random_unicode_text(std::mt19937& rng, size_t n_chunks) {
+  static const std::vector<std::string> pool = {
+      "a", "Z", "the", " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n", "'s", "'LL", "’", "123", "4",
+      "你好", "宝马", "日本語", "한국어", "🚗", "👍🏽", "👨‍👩‍👧", "é", "e\xCC\x81", "\xCC\x88", "\xE0\xA5\xA7",
+      "\xD9\xA4", "\xC2\xA0", "\xE3\x80\x80", "Ж", "мир", "<", "|", ">", "<|im_end", "_", "-", "$", "%", ".",
+      "ស្រុក", "Việt"};
+  std::string text;
+  std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+  for (size_t i = 0; i < n_chunks; ++i) text += pool[pick(rng)];
+  return text;
+}
+
 TempDir::TempDir() {
   std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <random>
 #include <string>
 
 namespace lathe::testing {
@@ -16,6 +17,10 @@ std::optional<std::string> fixture_path(const std::string& relative);
   if (!var##_opt) GTEST_SKIP() << "../shared/fixtures/" << (relative)                 \
                                << " is absent (a clone without ../shared); skipping"; \
   const std::string var = *var##_opt
+
+// Random text for tokenizer round trips: chunks of CJK, emoji (with ZWJ and modifiers),
+// combining marks, Cyrillic, Khmer, whitespace runs, digits and special-token look-alikes.
+std::string random_unicode_text(std::mt19937& rng, size_t n_chunks);
 
 // A fresh, empty directory under the system temp dir, removed when the object dies.
 class TempDir {
