@@ -15,5 +15,6 @@ void register_data_inspect(CLI::App& app);  // after register_data: joins `lathe
 void register_grpo(CLI::App& app);            // also `lathe rewards score`
 void register_serve(CLI::App& app);
 void register_agent(CLI::App& app);
+void register_pipeline(CLI::App& app);        // also `lathe report`
 
 }  // namespace lathe::cli

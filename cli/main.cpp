@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   lathe::cli::register_grpo(app);
   lathe::cli::register_serve(app);
   lathe::cli::register_agent(app);
+  lathe::cli::register_pipeline(app);
 
   try {
     app.parse(argc, argv);

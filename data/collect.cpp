@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/inventory_db.h"
+#include "data/question_slots.h"
 #include "data/rng.h"
 #include "data/text_io.h"
 
@@ -325,24 +326,6 @@ struct VehicleFacts {
   double price = 0;
 };
 
-std::string sql_literal(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    out += c;
-    if (c == '\'') out += '\'';
-  }
-  return out + "'";
-}
-
-struct Slots {
-  std::map<std::string, std::string> zh, en, sql;
-  void set(const std::string& key, const std::string& zh_text, const std::string& en_text,
-           const std::string& sql_text) {
-    zh[key] = zh_text;
-    en[key] = en_text;
-    sql[key] = sql_text;
-  }
-};
 
 std::string zh_status(const std::string& s) {
   if (s == "in_stock") return "在库";
@@ -381,18 +364,6 @@ std::string en_fuel(const std::string& s) {
   return s;
 }
 
-const char* kMonths[] = {"January", "February", "March",     "April",   "May",      "June",
-                         "July",    "August",   "September", "October", "November", "December"};
-
-std::string zh_date(const std::string& d) {
-  return d.substr(0, 4) + "年" + std::to_string(std::stoi(d.substr(5, 2))) + "月" +
-         std::to_string(std::stoi(d.substr(8, 2))) + "日";
-}
-std::string en_date(const std::string& d) {
-  return std::string(kMonths[std::stoi(d.substr(5, 2)) - 1]) + " " + std::to_string(std::stoi(d.substr(8, 2))) +
-         ", " + d.substr(0, 4);
-}
-
 std::string zh_price(int64_t yuan) { return std::to_string(yuan / 10000) + "万"; }
 std::string en_price(int64_t yuan) {
   std::string digits = std::to_string(yuan);
@@ -404,8 +375,8 @@ std::string en_price(int64_t yuan) {
   return out + " yuan";
 }
 
-Slots draw_slots(const VehicleFacts& v, int64_t as_of_days, Rng& rng) {
-  Slots s;
+QuestionSlots draw_slots(const VehicleFacts& v, int64_t as_of_days, Rng& rng) {
+  QuestionSlots s;
   s.set("brand", v.brand, english_term(v.brand), sql_literal(v.brand));
   s.set("model", v.model, english_term(v.model), sql_literal(v.model));
   s.set("color", v.color, english_term(v.color), sql_literal(v.color));
@@ -419,22 +390,9 @@ Slots draw_slots(const VehicleFacts& v, int64_t as_of_days, Rng& rng) {
   s.set("vid", v.id, v.id, sql_literal(v.id));
   s.set("age", "", "", kAge);
 
-  // The vehicle's own pickup month, so month filters match it.
-  const std::string month_start = v.pickup.substr(0, 8) + "01";
-  const int year = std::stoi(v.pickup.substr(0, 4));
-  const int month = std::stoi(v.pickup.substr(5, 2));
-  char next[40];
-  std::snprintf(next, sizeof next, "%04d-%02d-01", month == 12 ? year + 1 : year, month == 12 ? 1 : month + 1);
-  s.set("month", std::to_string(year) + "年" + std::to_string(month) + "月",
-        std::string(kMonths[month - 1]) + " " + std::to_string(year), "");
-  s.sql["month_start"] = sql_literal(month_start);
-  s.sql["month_end"] = sql_literal(next);
-
+  // The vehicle's own pickup month and a window around its pickup date, so date filters match it.
+  s.set_dates(v.pickup, as_of_days, rng);
   const int64_t pickup_days = date_to_days(v.pickup);
-  const std::string from = days_to_date(pickup_days - rng.between(0, 30));
-  const std::string to = days_to_date(std::min(pickup_days + rng.between(0, 30), as_of_days));
-  s.set("date_from", zh_date(from), en_date(from), sql_literal(from));
-  s.set("date_to", zh_date(to), en_date(to), sql_literal(to));
 
   // A threshold below this vehicle's age, so "in stock over N days" usually includes it.
   const int64_t age = as_of_days - pickup_days;
@@ -498,7 +456,7 @@ std::vector<Example> collect_template_questions(const SqlDatabase& db, const Col
     for (int attempt = 0; attempt < options.per_family * 10 && made < options.per_family; ++attempt) {
       const bool zh = made % 2 == 0;
       const VehicleFacts& v = vehicles[rng.below(vehicles.size())];
-      const Slots slots = draw_slots(v, as_of_days, rng);
+      const QuestionSlots slots = draw_slots(v, as_of_days, rng);
       const auto& phrasings = zh ? family.zh : family.en;
       const std::string question = fill_template(phrasings[rng.below(phrasings.size())], zh ? slots.zh : slots.en);
       if (!seen.insert(question).second) continue;

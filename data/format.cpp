@@ -11,22 +11,29 @@
 
 namespace lathe::data {
 
+std::string sql_system_prompt(const std::string& subject, const std::string& schema_text,
+                              const std::string& conventions, const std::string& dialect) {
+  return "You are a SQL assistant for " + subject + ". Staff ask questions in Chinese or English; answer each with one " +
+         dialect + " SELECT query over this schema:\n\n" +
+         schema_text + "\nConventions: " + conventions +
+         "\n\nRespond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>\n";
+}
+
 std::string inventory_system_prompt(const std::string& schema_text) {
   return inventory_system_prompt(schema_text, "SQLite");
 }
 
 std::string inventory_system_prompt(const std::string& schema_text, const std::string& dialect) {
-  return "You are a SQL assistant for a car dealer group's vehicle inventory. Staff ask questions "
-         "in Chinese or English; answer each with one " + dialect + " SELECT query over this schema:\n\n" +
-         schema_text +
-         "\nConventions: brand, model, color, city, region and store names are stored in Chinese "
-         "(e.g. 宝马, 凯美瑞, 白色, 上海, 华东, 上海浦东店), also when the question names them in English "
-         "(BMW → '宝马'). status is one of 'in_stock', 'reserved', 'sold', 'in_transit'; body_type one of "
-         "'sedan', 'suv', 'mpv', 'hatchback'; fuel_type one of 'gasoline', 'hybrid', 'phev', 'ev'. "
-         "Dates are 'YYYY-MM-DD' text; guide_price is in CNY (1万 = 10000). Days in stock count from "
-         "pickup_date to meta.as_of_date: julianday((SELECT value FROM meta WHERE key = 'as_of_date')) "
-         "- julianday(pickup_date).\n\n"
-         "Respond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>\n";
+  return sql_system_prompt(
+      "a car dealer group's vehicle inventory", schema_text,
+      "brand, model, color, city, region and store names are stored in Chinese "
+      "(e.g. 宝马, 凯美瑞, 白色, 上海, 华东, 上海浦东店), also when the question names them in English "
+      "(BMW → '宝马'). status is one of 'in_stock', 'reserved', 'sold', 'in_transit'; body_type one of "
+      "'sedan', 'suv', 'mpv', 'hatchback'; fuel_type one of 'gasoline', 'hybrid', 'phev', 'ev'. "
+      "Dates are 'YYYY-MM-DD' text; guide_price is in CNY (1万 = 10000). Days in stock count from "
+      "pickup_date to meta.as_of_date: julianday((SELECT value FROM meta WHERE key = 'as_of_date')) "
+      "- julianday(pickup_date).",
+      dialect);
 }
 
 std::string dataset_system_prompt(const std::string& override_path) {
@@ -110,7 +117,21 @@ std::optional<std::string> extract_answer_sql(const std::string& completion) {
   return std::nullopt;
 }
 
+const SqlPlanNames& inventory_plan_names() {
+  static const SqlPlanNames names = {
+      {"vehicles", "stores", "meta"},
+      {"vehicle_id", "brand", "model", "model_year", "body_type", "fuel_type", "color", "pickup_date", "guide_price",
+       "status", "store_id", "mileage_km", "name", "city", "region"},
+      "库龄用 meta.as_of_date 减 pickup_date 计算",
+      "days in stock = meta.as_of_date - pickup_date"};
+  return names;
+}
+
 std::string describe_sql_plan(const std::string& sql, const std::string& language) {
+  return describe_sql_plan(sql, language, inventory_plan_names());
+}
+
+std::string describe_sql_plan(const std::string& sql, const std::string& language, const SqlPlanNames& names) {
   // Tokenise into words and single symbols, dropping quoted literals.
   std::vector<std::string> tokens;
   for (size_t i = 0; i < sql.size();) {
@@ -138,10 +159,8 @@ std::string describe_sql_plan(const std::string& sql, const std::string& languag
       ++i;
     }
   }
-  static const std::set<std::string> columns = {
-      "vehicle_id", "brand", "model", "model_year", "body_type", "fuel_type", "color", "pickup_date",
-      "guide_price", "status", "store_id", "mileage_km", "name", "city", "region"};
-  static const std::set<std::string> tables = {"vehicles", "stores", "meta"};
+  const std::set<std::string>& columns = names.columns;
+  const std::set<std::string>& tables = names.tables;
   std::vector<std::string> used_tables, filters, aggregates, groups, orders;
   auto add = [](std::vector<std::string>& v, const std::string& s) {
     if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
@@ -196,7 +215,7 @@ std::string describe_sql_plan(const std::string& sql, const std::string& languag
   if (zh) {
     out = "查询 " + join(used_tables) + " 表";
     if (!filters.empty()) out += "，按 " + join(filters) + " 筛选";
-    if (days_in_stock) out += "，库龄用 meta.as_of_date 减 pickup_date 计算";
+    if (days_in_stock) out += "，" + names.age_zh;
     if (distinct) out += "，去重";
     if (!groups.empty()) out += "，按 " + join(groups) + " 分组";
     if (!aggregates.empty()) out += "，用 " + join(aggregates) + " 汇总";
@@ -206,7 +225,7 @@ std::string describe_sql_plan(const std::string& sql, const std::string& languag
   } else {
     out = "Query the " + join(used_tables) + (used_tables.size() > 1 ? " tables" : " table");
     if (!filters.empty()) out += ", filter on " + join(filters);
-    if (days_in_stock) out += ", days in stock = meta.as_of_date - pickup_date";
+    if (days_in_stock) out += ", " + names.age_en;
     if (distinct) out += ", distinct values";
     if (!groups.empty()) out += ", group by " + join(groups);
     if (!aggregates.empty()) out += ", aggregate with " + join(aggregates);

@@ -6,6 +6,7 @@
 // chat template (model/chat_template.h), so one dataset serves every model family.
 #pragma once
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,15 @@
 
 namespace lathe::data {
 
-// The system prompt: role, the schema DDL (schema_text, e.g. inventory_schema_sql() or
-// SqlDatabase::schema_text()), value conventions, and the answer format.
+// The shape every text-to-SQL system prompt shares: "You are a SQL assistant for {subject}.",
+// the schema DDL, the value conventions, and the answer format. The inventory prompt is one
+// instance; the pretraining corpus (data/sql_corpus.h) writes others, so a base model meets
+// the same frame before SFT shows it the inventory schema.
+std::string sql_system_prompt(const std::string& subject, const std::string& schema_text,
+                              const std::string& conventions, const std::string& dialect = "SQLite");
+
+// The inventory system prompt: sql_system_prompt with the schema DDL (schema_text, e.g.
+// inventory_schema_sql() or SqlDatabase::schema_text()) and the inventory's conventions.
 std::string inventory_system_prompt(const std::string& schema_text);
 // The same prompt asking for a query in `dialect` ("SQLite" gives the prompt above exactly;
 // the agent passes "PostgreSQL" for its PostgreSQL backend).
@@ -47,9 +55,18 @@ std::string format_answer(const std::string& reasoning, const std::string& sql);
 // trailing semicolons removed; nullopt when there is no complete block or it is empty.
 std::optional<std::string> extract_answer_sql(const std::string& completion);
 
+// The names describe_sql_plan recognises in a query, and how it words "days since <date>".
+struct SqlPlanNames {
+  std::set<std::string> tables, columns;
+  std::string age_zh, age_en;  // the clause for a julianday() difference against meta.as_of_date
+};
+// The inventory's tables and columns (days in stock = meta.as_of_date - pickup_date).
+const SqlPlanNames& inventory_plan_names();
+
 // One short templated sentence in `language` ("zh" | "en") naming the tables, filters,
 // aggregates, grouping and ordering the SQL uses: the reasoning of SFT targets.
-std::string describe_sql_plan(const std::string& sql, const std::string& language);
+std::string describe_sql_plan(const std::string& sql, const std::string& language);  // inventory names
+std::string describe_sql_plan(const std::string& sql, const std::string& language, const SqlPlanNames& names);
 
 // {"messages": [system, user, assistant]}
 nlohmann::json sft_row(const Example& example, const std::string& system_prompt);

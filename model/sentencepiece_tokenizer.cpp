@@ -2,15 +2,13 @@
 // where it follows HF's slow LlamaTokenizer rather than plain sentencepiece.
 #include "model/sentencepiece_tokenizer.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "model/sentencepiece_shim_loader.h"
 
 namespace lathe {
 namespace {
@@ -71,8 +69,7 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-// libsentencepiece through the C functions of lathe_sentencepiece_shim, loaded once per process.
-// The shim's path is baked in at build time; LATHE_SENTENCEPIECE_SHIM overrides it (installs).
+// libsentencepiece through the C functions of lathe_sentencepiece_shim (sentencepiece_shim_loader.h).
 class SentencePieceModel {
  public:
   explicit SentencePieceModel(const std::string& path) {
@@ -129,17 +126,7 @@ class SentencePieceModel {
   }
   static const Api& api() {
     static const Api api = [] {
-      const char* env = std::getenv("LATHE_SENTENCEPIECE_SHIM");
-      const std::string path = env && *env ? env : LATHE_SENTENCEPIECE_SHIM;
-      void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-      if (!lib)
-        fail(path + ": cannot load the SentencePiece shim (" + dlerror() +
-             "); rebuild lathe or point LATHE_SENTENCEPIECE_SHIM at liblathe_sentencepiece_shim.so");
-      auto sym = [&](const char* name) {
-        void* f = dlsym(lib, name);
-        if (!f) fail(path + ": missing symbol " + name);
-        return f;
-      };
+      const auto sym = [](const char* name) { return sentencepiece_shim_symbol(name); };
       Api a;
       a.load = reinterpret_cast<decltype(a.load)>(sym("lathe_spm_load"));
       a.free = reinterpret_cast<decltype(a.free)>(sym("lathe_spm_free"));

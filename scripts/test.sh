@@ -3,5 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+
+# Headless Chromium renders the run report (tests/e2e/report_render.sh); only the tests need it,
+# so it is installed here rather than in setup.sh. Without it that test skips with a message.
+if ! command -v chromium >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; then
+    echo "test: could not install chromium; the report rendering test will skip"
+  fi
+fi
+
 cd build
 ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@"

@@ -58,6 +58,9 @@ const ConfigSchema& sft_config_schema() {
                     {"f32", "bf16"})
         .add_string("model.chat_template", "auto", "Chat format (auto = the model's own).",
                     {"auto", "plain", "chatml", "llama3", "llama2", "mistral"})
+        .add_string("tokenizer.path", "",
+                    "model.init=random: a tokenizer folder to use (tokenizer.model or tokenizer.json, e.g. from "
+                    "`lathe pipeline`'s tokenizer stage); empty = learn a BPE from data.train.")
         .add_int("tokenizer.num_merges", 400,
                  "model.init=random: BPE merges learned from data.train (vocab = 256 + merges + 3).", 0, 100000)
         .add_string("data.train", "", "Training JSONL (messages, or prompt/completion rows).")
@@ -221,10 +224,20 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     model = loaded.model;
     tokenizer_dir = loaded.dir;
   } else {
-    // A model from nothing: a byte-level BPE learned from the training text (the run's own
-    // tokenizer/ folder on resume, so ids never change), and seeded random weights.
+    // A model from nothing: the given tokenizer, or a byte-level BPE learned from the
+    // training text, copied into the run's own tokenizer/ folder (read back on resume, so ids
+    // never change), and seeded random weights.
     tokenizer_dir = run_dir + "/tokenizer";
-    if (!fs::exists(tokenizer_dir + "/tokenizer.json")) {
+    const std::string given = config.get_string("tokenizer.path");
+    if (!given.empty() && !fs::exists(tokenizer_dir)) {
+      if (!fs::exists(given + "/tokenizer.model") && !fs::exists(given + "/tokenizer.json"))
+        fail("tokenizer.path: " + given + " holds neither tokenizer.model nor tokenizer.json");
+      const std::string tmp = run_dir + "/.tmp-tokenizer-" + std::to_string(::getpid());
+      fs::remove_all(tmp);
+      fs::create_directories(tmp);
+      copy_tokenizer_files(given, tmp);
+      replace_directory_atomic(tmp, tokenizer_dir);
+    } else if (given.empty() && !fs::exists(tokenizer_dir + "/tokenizer.json")) {
       BpeTrainOptions bpe;
       bpe.num_merges = static_cast<int>(config.get_int("tokenizer.num_merges"));
       ChatTemplate plain;

@@ -7,9 +7,11 @@
 // initialisers or fails sentencepiece's version check. Loaded locally with DEEPBIND, each
 // library binds to its own protobuf. Only ints, pointers and a byte sink cross the boundary.
 #include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
 
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -72,6 +74,18 @@ int lathe_spm_reserved_id(void* h, int which) {
     case 2: return p->eos_id();
     default: return p->pad_id();
   }
+}
+
+// Trains a model with SentencePieceTrainer's flags (keys[i] = values[i], e.g. "input" =
+// "corpus.txt", "model_prefix" = "out/tokenizer"). Returns 1, or 0 with the error sent to `sink`.
+int lathe_spm_train(const char* const* keys, const char* const* values, size_t n, Sink sink, void* context) {
+  std::unordered_map<std::string, std::string> flags;
+  for (size_t i = 0; i < n; ++i) flags[keys[i]] = values[i];
+  const auto status = sentencepiece::SentencePieceTrainer::Train(flags);
+  if (status.ok()) return 1;
+  const std::string message = status.ToString();
+  sink(context, message.data(), message.size());
+  return 0;
 }
 
 }  // extern "C"
