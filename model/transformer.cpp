@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "model/activation_checkpoint.h"
 #include "model/fast_linear.h"
 
 namespace lathe {
@@ -133,7 +134,9 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const torch:
   // decode (every key is allowed); the check is a host read, which on CUDA would be a sync.
   const bool nothing_blocked = T == 1 && !input_ids.is_cuda() && ctx.allowed.all().item<bool>();
   if (!nothing_blocked) ctx.blocked = ctx.allowed.logical_not();
-  for (auto& layer : model->layer_list) h = layer->forward(h, ctx);
+  const bool checkpoint = activation_checkpointing_ && !cache && at::GradMode::is_enabled();
+  for (auto& layer : model->layer_list)
+    h = checkpoint ? checkpointed_layer_forward(layer, h, ctx) : layer->forward(h, ctx);
   if (cache) cache->advance(T);
   if (which == LogitsFor::Last) h = h.narrow(1, T - 1, 1);
   h = model->norm(h);
