@@ -26,6 +26,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/runtime.h"
 #include "model/bpe_trainer.h"
 #include "model/model_init.h"
@@ -130,14 +131,6 @@ double resident_memory_mb() {
   while (std::getline(status, line))
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // peak, kB
   return 0.0;
-}
-
-std::string format_duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", static_cast<long>(s / 3600), static_cast<long>(s / 60 % 60));
-  else std::snprintf(buf, sizeof buf, "%ldm%02lds", static_cast<long>(s / 60), static_cast<long>(s % 60));
-  return buf;
 }
 
 // Tokenizer files a model folder needs next to its weights.
@@ -341,7 +334,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
 
   // ---- loop ----------------------------------------------------------------------------------
   StopSignals stop_signals;
-  const bool tty = !options.quiet && ::isatty(STDERR_FILENO);
+  Progress progress(total_steps, !options.quiet, ::isatty(STDERR_FILENO));
   const int64_t log_every = config.get_int("log.every");
   const int64_t eval_every = config.get_int("eval.every");
   const int64_t checkpoint_every = config.get_int("checkpoint.every");
@@ -363,6 +356,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     result.eval_loss = e.loss;
     result.eval_accuracy = e.accuracy;
     append_jsonl(metrics_path, {{"step", state.step}, {"eval_loss", e.loss}, {"eval_token_accuracy", e.accuracy}});
+    progress.break_line();
     if (!options.quiet)
       log::info("eval step " + std::to_string(state.step) + ": loss " + std::to_string(e.loss) + ", token accuracy " +
                 std::to_string(e.accuracy));
@@ -410,26 +404,22 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     const double step_s = std::chrono::duration<double>(now - step_start).count();
     const double elapsed = std::chrono::duration<double>(now - start_time).count();
     const double eta = elapsed / static_cast<double>(state.step - start_step) * static_cast<double>(total_steps - state.step);
-    if (state.step % log_every == 0 || state.step == total_steps) {
+    const double tokens_per_s = step_tokens / std::max(step_s, 1e-9);
+    const bool log_step = state.step % log_every == 0 || state.step == total_steps;
+    if (log_step)
       append_jsonl(metrics_path, {{"step", state.step}, {"epoch", state.epoch}, {"loss", step_loss}, {"lr", lr},
                                   {"grad_norm", grad_norm}, {"tokens", step_tokens}, {"target_tokens", step_targets},
-                                  {"tokens_per_s", step_tokens / std::max(step_s, 1e-9)},
-                                  {"memory_mb", resident_memory_mb()}, {"elapsed_s", elapsed}});
-      char line[256];
-      std::snprintf(line, sizeof line, "step %ld/%ld  loss %.4f  lr %.2e  grad_norm %.3f  %.0f tok/s  ETA %s",
-                    static_cast<long>(state.step), static_cast<long>(total_steps), step_loss, lr, grad_norm,
-                    step_tokens / std::max(step_s, 1e-9), format_duration(eta).c_str());
-      if (tty) std::fprintf(stderr, "\r\033[K%s%s", line, state.step == total_steps ? "\n" : "");
-      else if (!options.quiet) std::fprintf(stderr, "%s\n", line);
-    }
-    if (eval_every > 0 && state.step % eval_every == 0 && state.step < total_steps) {
-      if (tty) std::fprintf(stderr, "\n");
-      run_eval();
-    }
+                                  {"tokens_per_s", tokens_per_s}, {"memory_mb", resident_memory_mb()},
+                                  {"elapsed_s", elapsed}});
+    char fields[160];
+    std::snprintf(fields, sizeof fields, "loss %.4f  lr %.2e  grad_norm %.3f  %.0f tok/s", step_loss, lr, grad_norm,
+                  tokens_per_s);
+    progress.update(state.step, fields, eta, log_step);
+    if (eval_every > 0 && state.step % eval_every == 0 && state.step < total_steps) run_eval();
     const int signal = g_stop_signal.load();
     const bool stop = signal != 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps);
     if (stop && state.step < total_steps) {
-      if (tty) std::fprintf(stderr, "\n");
+      progress.break_line();
       save_state_checkpoint();
       log::info("stopped at step " + std::to_string(state.step) + "; checkpoint saved, continue with --resume");
       result.interrupted = true;
