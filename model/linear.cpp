@@ -19,12 +19,28 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
 
 namespace {
 
-// [..., in] -> [..., out]: scale * B(A(dropout(x))), in the adapter's dtype.
-torch::Tensor lora_delta(const LoraPair& lora, const torch::Tensor& x, bool training) {
+// A(dropout(x)) [..., r], in the adapter's dtype.
+torch::Tensor lora_down(const LoraPair& lora, const torch::Tensor& x, bool training) {
   torch::Tensor h = x.to(lora.A.scalar_type());
   if (lora.dropout > 0.0 && training)
     h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(lora.dropout).training(true));
-  return torch::nn::functional::linear(torch::nn::functional::linear(h, lora.A), lora.B) * lora.scale;
+  return torch::nn::functional::linear(h, lora.A);
+}
+
+// [..., in] -> [..., out]: scale * B(A(dropout(x))), in the adapter's dtype.
+torch::Tensor lora_delta(const LoraPair& lora, const torch::Tensor& x, bool training) {
+  return torch::nn::functional::linear(lora_down(lora, x, training), lora.B) * lora.scale;
+}
+
+// y + lora_delta(lora, x) with the scale and the sum folded into one addmm over the
+// [rows, out] output, which otherwise costs a scaled copy and a sum (forward, and again in
+// backward) beside the rank-r products. Only where y is in the adapter's dtype (an f32 model
+// without autocast); elsewhere the plain sum.
+torch::Tensor add_lora_delta(const torch::Tensor& y, const LoraPair& lora, const torch::Tensor& x, bool training) {
+  if (y.scalar_type() != lora.A.scalar_type()) return y + lora_delta(lora, x, training).to(y.scalar_type());
+  const int64_t r = lora.A.size(0), out = lora.B.size(0);
+  const auto down = lora_down(lora, x, training).reshape({-1, r});  // [rows, r]
+  return torch::addmm(y.reshape({-1, out}), down, lora.B.t(), /*beta=*/1, /*alpha=*/lora.scale).view(y.sizes());
 }
 
 }  // namespace
@@ -56,7 +72,7 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   }
   for (const auto& [name, lora] : adapters) {
     const bool is_active = std::find(active.begin(), active.end(), name) != active.end();
-    if (is_active && !lora.merged) y = y + lora_delta(lora, x, is_training()).to(y.scalar_type());
+    if (is_active && !lora.merged) y = add_lora_delta(y, lora, x, is_training());
     // A merged adapter that is switched off still sits in W: take it back out on the fly
     // (as PEFT does when adapters are disabled on a merged model), without touching W.
     if (!is_active && lora.merged) y = y - lora_delta(lora, x, false).to(y.scalar_type());

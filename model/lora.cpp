@@ -1,8 +1,9 @@
 // LoRA adapters on the seven projection linears, saved and loaded in PEFT's layout.
 // Departures from PEFT: adapters are kept in f32 on a reduced-precision base (PEFT's
 // autocast_adapter_dtype default, made unconditional); regex target_modules, rank_pattern,
-// alpha_pattern, DoRA, biases and modules_to_save are refused rather than half-supported,
-// since vLLM refuses most of them too. Loading is strict where PEFT only warns: every tensor
+// alpha_pattern, DoRA and biases are refused rather than half-supported, since vLLM refuses
+// most of them too; modules_to_save (embed_tokens, lm_head only) load only when the caller
+// asks (training and merging), and then overwrite the model's own weights. Loading is strict where PEFT only warns: every tensor
 // must name a lora_A/lora_B of a module the model has, with the shape the config implies.
 #include "model/lora.h"
 
@@ -35,9 +36,28 @@ const std::vector<std::string>& lora_target_names() {
   return names;
 }
 
+const std::vector<std::string>& lora_modules_to_save_names() {
+  static const std::vector<std::string> names{"embed_tokens", "lm_head"};
+  return names;
+}
+
 namespace {
 
 const char* kPeftPrefix = "base_model.model.";
+
+// "embed_tokens" -> its Hugging Face module path.
+std::string module_to_save_path(const std::string& name) { return name == "embed_tokens" ? "model.embed_tokens" : name; }
+
+torch::Tensor module_to_save_weight(CausalLM& model, const std::string& name, const std::string& source) {
+  if (name == "embed_tokens") return model->model->embed_tokens->weight;
+  if (name == "lm_head") {
+    if (!model->lm_head)
+      fail(source + ": modules_to_save lists lm_head, but this model ties lm_head to embed_tokens; list "
+                    "embed_tokens instead");
+    return model->lm_head->weight;
+  }
+  fail(source + ": modules_to_save has '" + name + "'; lathe trains only embed_tokens and lm_head as whole modules");
+}
 
 // One linear LoRA may sit on, with its Hugging Face module path.
 struct TargetModule {
@@ -150,6 +170,12 @@ void drop_from_active(CausalLM& model, const std::string& name) {
 }
 
 }  // namespace
+
+std::vector<torch::Tensor> modules_to_save_weights(CausalLM& model, const std::vector<std::string>& names) {
+  std::vector<torch::Tensor> out;
+  for (const auto& n : names) out.push_back(module_to_save_weight(model, n, "LoRA modules_to_save"));
+  return out;
+}
 
 std::vector<std::string> adapter_names(CausalLM& model) {
   std::set<std::string> names;
@@ -329,6 +355,9 @@ void save_peft_adapter(CausalLM& model, const std::string& name, const LoraConfi
     targets_present.insert(t.short_name);
     layers_present.insert(t.layer);
   }
+  for (const auto& m : config.modules_to_save)
+    tensors.emplace_back(kPeftPrefix + module_to_save_path(m) + ".weight",
+                         module_to_save_weight(model, m, dir).detach().to(torch::kCPU).contiguous());
   // The file describes the tensors it holds: targets and layers come from the modules that
   // carry the adapter (they equal the config's for an adapter made by add_lora_adapter).
   json layers = nullptr;
@@ -353,7 +382,7 @@ void save_peft_adapter(CausalLM& model, const std::string& name, const LoraConfi
   c["lora_dropout"] = config.dropout;
   c["megatron_config"] = nullptr;
   c["megatron_core"] = "megatron.core";
-  c["modules_to_save"] = nullptr;
+  c["modules_to_save"] = config.modules_to_save.empty() ? json(nullptr) : json(config.modules_to_save);
   c["peft_type"] = "LORA";
   c["r"] = config.r;
   c["rank_pattern"] = json::object();
@@ -377,7 +406,7 @@ void save_peft_adapter(CausalLM& model, const std::string& name, const LoraConfi
 namespace {
 
 // Reads adapter_config.json strictly; errors name the file and the key.
-LoraConfig parse_adapter_config(const std::string& path) {
+LoraConfig parse_adapter_config(const std::string& path, bool allow_modules_to_save) {
   json j;
   try {
     j = json::parse(read_file(path));
@@ -427,9 +456,19 @@ LoraConfig parse_adapter_config(const std::string& path) {
   if (present("use_dora") && j["use_dora"] != false) key_fail("use_dora", "is true; DoRA adapters are not supported");
   if (present("fan_in_fan_out") && j["fan_in_fan_out"] != false)
     key_fail("fan_in_fan_out", "is true; Llama-family linears store [out, in]");
-  if (present("modules_to_save") && !j["modules_to_save"].empty())
-    key_fail("modules_to_save", "is " + j["modules_to_save"].dump() +
-                                    "; vLLM cannot load an adapter that saves whole modules");
+  if (present("modules_to_save") && !j["modules_to_save"].empty()) {
+    if (!allow_modules_to_save)
+      key_fail("modules_to_save", "is " + j["modules_to_save"].dump() +
+                                      "; vLLM cannot load an adapter that saves whole modules (merge it with `lathe "
+                                      "merge` and serve the merged model)");
+    const auto& valid = lora_modules_to_save_names();
+    if (!j["modules_to_save"].is_array()) key_fail("modules_to_save", "must be a list of module names");
+    for (const auto& m : j["modules_to_save"]) {
+      if (!m.is_string() || std::find(valid.begin(), valid.end(), m.get<std::string>()) == valid.end())
+        key_fail("modules_to_save", "has " + m.dump() + "; lathe loads only embed_tokens and lm_head");
+      config.modules_to_save.push_back(m.get<std::string>());
+    }
+  }
   for (const char* k : {"rank_pattern", "alpha_pattern"})
     if (present(k) && !j[k].empty()) key_fail(k, "is not empty; per-module ranks/alphas are not supported");
   if (present("layers_to_transform")) {
@@ -481,7 +520,8 @@ bool parse_lora_key(const std::string& key, std::string& module, char& which) {
 
 }  // namespace
 
-LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std::string& dir) {
+LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std::string& dir,
+                             const PeftLoadOptions& options) {
   check_adapter_name(name);
   const std::string config_path = dir + "/adapter_config.json";
   const std::string weights_path = dir + "/adapter_model.safetensors";
@@ -492,7 +532,7 @@ LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std
       fail(dir + ": adapter_model.bin (pickle) is not supported; re-save the adapter with safe_serialization=True");
     fail(dir + ": no adapter_model.safetensors here");
   }
-  LoraConfig config = parse_adapter_config(config_path);
+  LoraConfig config = parse_adapter_config(config_path, options.allow_modules_to_save);
   const auto existing = adapter_names(model);
   if (std::find(existing.begin(), existing.end(), name) != existing.end())
     fail("LoRA adapter '" + name + "' already exists; remove it first or choose another name");
@@ -509,7 +549,14 @@ LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std
   // module path -> tensor key of A and of B
   std::map<std::string, std::pair<std::string, std::string>> found;
   std::vector<std::string> unknown;
+  std::map<std::string, std::string> module_tensors;  // modules_to_save name -> tensor key
   for (const auto& key : file.names()) {
+    const std::string bare = key.rfind(kPeftPrefix, 0) == 0 ? key.substr(std::string(kPeftPrefix).size()) : key;
+    const auto& saved = config.modules_to_save;
+    bool whole_module = false;
+    for (const auto& m : saved)
+      if (bare == module_to_save_path(m) + ".weight") module_tensors[m] = key, whole_module = true;
+    if (whole_module) continue;
     std::string module;
     char which = 0;
     if (!parse_lora_key(key, module, which))
@@ -536,6 +583,16 @@ LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std
     fail(weights_path + ": tensors name modules this model lacks: " + join(unknown) +
          " (an adapter for another base model?)");
   if (found.empty()) fail(weights_path + ": no lora_A/lora_B tensors; the adapter matches zero modules");
+  for (const auto& m : config.modules_to_save) {
+    if (!module_tensors.count(m))
+      fail(weights_path + ": " + config_path + " lists '" + m + "' in modules_to_save but no tensor '" + kPeftPrefix +
+           module_to_save_path(m) + ".weight' holds it");
+    const auto expected = module_to_save_weight(model, m, config_path).sizes().vec();
+    const auto& shape = file.entry(module_tensors[m]).shape;
+    if (shape != expected)
+      fail(weights_path + ": tensor '" + module_tensors[m] + "' has shape " + shape_text(shape) + ", model expects " +
+           shape_text(expected));
+  }
 
   // Shapes, in key order so the first offending tensor is the one reported.
   std::vector<std::string> keys;
@@ -567,6 +624,11 @@ LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std
     auto A = file.load(ab.first).to(lin->weight.device(), dtype);
     auto B = file.load(ab.second).to(lin->weight.device(), dtype);
     lin->add_adapter(name, A, B, config.scale(), config.dropout);
+  }
+  for (const auto& [m, key] : module_tensors) {
+    torch::NoGradGuard no_grad;
+    auto weight = module_to_save_weight(model, m, config_path);
+    weight.copy_(file.load(key).to(weight.device(), weight.scalar_type()));
   }
   append_active(model, name);
   return config;

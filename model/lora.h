@@ -25,11 +25,20 @@ struct LoraConfig {
   std::vector<int64_t> layers_to_transform;                      // empty = every layer
   bool use_rslora = false;
   std::string base_model_name_or_path;
+  // Whole modules trained beside the adapter and saved in it, PEFT's modules_to_save:
+  // "embed_tokens", "lm_head". PEFT loads such an adapter; vLLM does not (it takes only
+  // lora_A/lora_B of the linear projections), so it is served after `lathe merge`.
+  std::vector<std::string> modules_to_save;
   double scale() const;
 };
 
 // The seven projection names LoRA may target.
 const std::vector<std::string>& lora_target_names();
+// The modules modules_to_save may name: embed_tokens, lm_head.
+const std::vector<std::string>& lora_modules_to_save_names();
+// Their weights in this model, for an optimizer (requires_grad is left to the caller).
+// Throws for an unknown name, and for lm_head when the model ties it to embed_tokens.
+std::vector<torch::Tensor> modules_to_save_weights(CausalLM& model, const std::vector<std::string>& names);
 
 // Adds adapter `name` (fresh weights, seeded) to every targeted linear, freezes all base
 // parameters, appends `name` to the active adapters, and returns the adapter's parameters.
@@ -85,10 +94,22 @@ void remove_adapter(CausalLM& model, const std::string& name);
 // saves: named_parameters() then holds base names only).
 void merge_and_unload_adapter(CausalLM& model, const std::string& name);
 
-// PEFT folder: adapter_config.json (every PEFT field) + adapter_model.safetensors.
+// PEFT folder: adapter_config.json (every PEFT field) + adapter_model.safetensors, with the
+// full weights of config.modules_to_save under PEFT's keys
+// ("base_model.model.model.embed_tokens.weight", "base_model.model.lm_head.weight").
 void save_peft_adapter(CausalLM& model, const std::string& name, const LoraConfig& config, const std::string& dir);
+
+struct PeftLoadOptions {
+  // Accept modules_to_save (embed_tokens, lm_head) and copy them over the model's own
+  // weights (PEFT keeps both copies and switches with the adapter; lathe has one, so
+  // disabling the adapter does not bring the old ones back). Off by default: vLLM refuses
+  // such adapters, and a server must not overwrite its base's embeddings for every request.
+  bool allow_modules_to_save = false;
+};
+
 // Loads DIR as adapter `name` (active, base frozen); every tensor's target and shape is
 // checked against the model.
-LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std::string& dir);
+LoraConfig load_peft_adapter(CausalLM& model, const std::string& name, const std::string& dir,
+                             const PeftLoadOptions& options = {});
 
 }  // namespace lathe

@@ -1,5 +1,7 @@
 // Merge runs in f32 whatever the stored dtype, and the result is cast once to the output
-// dtype, so a bf16 base does not lose the small update to rounding twice.
+// dtype, so a bf16 base does not lose the small update to rounding twice. An adapter with
+// modules_to_save (embed_tokens, lm_head) brings its own copies of those weights; the merged
+// model holds them, which is how such an adapter reaches vLLM.
 #include "model/lora_merge.h"
 
 #include <unistd.h>
@@ -35,7 +37,9 @@ MergeReport merge_peft_checkpoint(const std::string& model_dir, const std::strin
   load_weights(model, model_dir);
   model->to(torch::kFloat32);
   model->eval();
-  report.adapter = load_peft_adapter(model, "merge", adapter_dir);
+  PeftLoadOptions load_options;
+  load_options.allow_modules_to_save = true;
+  report.adapter = load_peft_adapter(model, "merge", adapter_dir, load_options);
   merge_and_unload_adapter(model, "merge");
 
   // Built beside the destination and renamed into place, so a crash leaves no half folder.

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/activation_checkpoint.h"
 #include "model/fast_linear.h"
 
 namespace lathe {
@@ -52,12 +53,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   {
     // Grouped path: the G query heads that share a kv head are batched against it, so k/v
     // are never copied G times.  q [B, K, G*T, D] @ k^T [B, K, D, S] -> [B, K, G, T, S].
+    // bf16 on a CPU without bf16 instructions multiplies in f32 (model/fast_linear.h).
     auto qg = q.reshape({B, kv_heads_, G * T, head_dim_});
-    auto scores = torch::matmul(qg, k.transpose(2, 3)).view({B, kv_heads_, G, T, S});
+    const bool in_f32 = bf16_matmul_in_f32(qg);
+    const auto math = in_f32 ? torch::kFloat32 : q.scalar_type();
+    auto scores = torch::matmul(qg.to(math), k.to(math).transpose(2, 3)).view({B, kv_heads_, G, T, S});
     scores = scores.to(torch::kFloat32) * scale;
     if (ctx.blocked.defined()) scores = scores.masked_fill(ctx.blocked, -std::numeric_limits<float>::infinity());
-    auto probs = torch::softmax(scores, -1).to(q.scalar_type()).view({B, kv_heads_, G * T, S});
-    out = torch::matmul(probs, v).view({B, heads_, T, head_dim_});
+    auto probs = torch::softmax(scores, -1).to(math).view({B, kv_heads_, G * T, S});
+    out = torch::matmul(probs, v.to(math)).to(q.scalar_type()).view({B, heads_, T, head_dim_});
   }
   out = out.transpose(1, 2).reshape({B, T, heads_ * head_dim_});
   return o_proj(out);
@@ -140,7 +144,9 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const torch:
   // decode (every key is allowed); the check is a host read, which on CUDA would be a sync.
   const bool nothing_blocked = T == 1 && !input_ids.is_cuda() && ctx.allowed.all().item<bool>();
   if (!nothing_blocked) ctx.blocked = ctx.allowed.logical_not();
-  for (auto& layer : model->layer_list) h = layer->forward(h, ctx);
+  const bool checkpoint = activation_checkpointing_ && !cache && at::GradMode::is_enabled();
+  for (auto& layer : model->layer_list)
+    h = checkpoint ? checkpointed_layer_forward(layer, h, ctx) : layer->forward(h, ctx);
   if (cache) cache->advance(T);
   if (which == LogitsFor::Last) h = h.narrow(1, T - 1, 1);
   h = model->norm(h);

@@ -95,6 +95,11 @@ class CausalLMImpl : public torch::nn::Module {
   // lm_head applied to hidden states [.., C] -> [.., V] in f32 (tied or not).
   torch::Tensor project_logits(const torch::Tensor& hidden);
 
+  // Training: recompute each decoder layer's activations in backward instead of keeping
+  // them (model/activation_checkpoint.h). Applies only with grad mode on and no KV cache.
+  void set_activation_checkpointing(bool enabled) { activation_checkpointing_ = enabled; }
+  bool activation_checkpointing() const { return activation_checkpointing_; }
+
   const ModelConfig& config() const { return config_; }
   torch::ScalarType dtype() const;
   torch::Device device() const;
@@ -106,6 +111,7 @@ class CausalLMImpl : public torch::nn::Module {
   ModelConfig config_;
   RopeTables rope_;
   int64_t rope_seq_len_ = -1;  // sequence length rope_ was built for (dynamic scaling)
+  bool activation_checkpointing_ = false;
 };
 TORCH_MODULE(CausalLM);
 

@@ -6,16 +6,21 @@
 // Departures from TRL's SFTTrainer / torchtune's recipes:
 // * The loss of a step is the sum of token losses over all its micro-batches divided by the
 //   step's scored tokens (torchtune's normalisation), not a mean of per-batch means.
-// * bf16 (model.dtype=bf16): LibTorch 1.13 has no C++ CPU autocast, so bf16 means the frozen
-//   base weights are stored and computed in bf16 while trainable LoRA weights stay f32. Full
-//   fine-tuning in bf16 would need f32 master weights, which lathe does not keep: it is an error.
-// * Activation checkpointing is not offered (the decoder loop lives in CausalLM).
+// * Two bf16 modes. training.autocast=bf16 is transformers' `bf16=True`: f32 weights (the
+//   master copy the optimizer updates), forward matmuls in bf16 under autocast on CPU or CUDA
+//   (model/autocast.h). model.dtype=bf16 instead stores the frozen base in bf16 (half the
+//   memory) while LoRA weights stay f32; full fine-tuning with bf16 weights would update them
+//   without f32 master copies, so it is an error.
+// * Activation checkpointing (training.activation_checkpointing) is the reentrant kind, per
+//   decoder layer, with the trainable parameters as inputs of the checkpoint, so PEFT's
+//   enable_input_require_grads is never needed.
 // * SIGINT/SIGTERM finish the current step, save a checkpoint and stop; the CLI then exits
 //   with 128 + signal.
 #include "train/sft.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -26,7 +31,9 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/runtime.h"
+#include "model/autocast.h"
 #include "model/bpe_trainer.h"
 #include "model/model_init.h"
 #include "model/model_io.h"
@@ -54,7 +61,7 @@ const ConfigSchema& sft_config_schema() {
         .add_int("model.num_layers", 0, "model.init=random: decoder layers (0 = the preset's).", 0)
         .add_int("model.num_heads", 0, "model.init=random: attention heads (0 = the preset's).", 0)
         .add_int("model.num_kv_heads", 0, "model.init=random: key/value heads (0 = the preset's).", 0)
-        .add_string("model.dtype", "f32", "Weight dtype; bf16 keeps the frozen base in bf16 (LoRA only).",
+        .add_string("model.dtype", "f32", "Weight dtype; bf16 stores the frozen base in bf16 (LoRA only; see training.autocast).",
                     {"f32", "bf16"})
         .add_string("model.chat_template", "auto", "Chat format (auto = the model's own).",
                     {"auto", "plain", "chatml", "llama3", "llama2", "mistral"})
@@ -77,6 +84,9 @@ const ConfigSchema& sft_config_schema() {
                          {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
         .add_int_list("lora.layers", {}, "Layer indices to adapt (empty = all).", 0)
         .add_bool("lora.use_rslora", false, "Rank-stabilised scale alpha / sqrt(r).")
+        .add_string_list("lora.modules_to_save", {},
+                         "Whole modules trained and saved beside the adapter (PEFT loads it; vLLM cannot).",
+                         {"embed_tokens", "lm_head"})
         .add_int("training.batch_size", 4, "Rows per micro-batch.", 1)
         .add_int("training.grad_accum", 1, "Micro-batches per optimizer step.", 1)
         .add_int("training.epochs", 1, "Epochs to run when training.max_steps is 0.", 1)
@@ -90,6 +100,11 @@ const ConfigSchema& sft_config_schema() {
         .add_float("training.adam_beta2", 0.999, "AdamW beta2.", 0.0, 1.0)
         .add_float("training.adam_eps", 1e-8, "AdamW epsilon.", 0.0)
         .add_float("training.max_grad_norm", 1.0, "Clip gradients to this global L2 norm (0 = no clipping).", 0.0)
+        .add_string("training.autocast", "none",
+                    "Mixed precision: bf16 runs forward matmuls in bf16 under autocast, weights stay in model.dtype.",
+                    {"none", "bf16"})
+        .add_bool("training.activation_checkpointing", false,
+                  "Recompute each decoder layer's activations in backward (less memory, ~1/3 more compute).")
         .add_string("training.device", "cpu", "cpu, cuda or cuda:N.")
         .add_int("training.threads", 0, "CPU threads (0 = all cores).", 0)
         .add_int("eval.every", 0, "Evaluate on data.validation every N steps (0 = only at the end).", 0)
@@ -135,14 +150,6 @@ double resident_memory_mb() {
   return 0.0;
 }
 
-std::string format_duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", static_cast<long>(s / 3600), static_cast<long>(s / 60 % 60));
-  else std::snprintf(buf, sizeof buf, "%ldm%02lds", static_cast<long>(s / 60), static_cast<long>(s % 60));
-  return buf;
-}
-
 // Tokenizer files a model folder needs next to its weights.
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
   for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
@@ -156,14 +163,22 @@ struct EvalResult {
   double loss = 0, accuracy = 0;
 };
 
-EvalResult evaluate(CausalLM& model, const std::vector<SftRow>& rows, int64_t batch_size, int32_t pad_id) {
+// The forward of a training or evaluation batch, under autocast when the run asks for it.
+LmLoss batch_loss(CausalLM& model, const SftBatch& batch, bool autocast, bool count_correct) {
+  std::optional<AutocastScope> scope;
+  if (autocast) scope.emplace(model->device(), torch::kBFloat16);
+  return causal_lm_loss(model, batch.input_ids, batch.attention_mask, batch.labels, count_correct);
+}
+
+EvalResult evaluate(CausalLM& model, const std::vector<SftRow>& rows, int64_t batch_size, int32_t pad_id,
+                    bool autocast) {
   torch::NoGradGuard no_grad;
   model->eval();
   double loss = 0;
   int64_t tokens = 0, correct = 0;
   for (const auto& indices : plan_epoch(rows, batch_size, 0, 0, false)) {
     SftBatch batch = collate(rows, indices, pad_id);
-    LmLoss l = causal_lm_loss(model, batch.input_ids, batch.attention_mask, batch.labels);
+    LmLoss l = batch_loss(model, batch, autocast, /*count_correct=*/true);
     loss += l.loss_sum.item<double>();
     tokens += l.tokens;
     correct += l.correct;
@@ -172,9 +187,98 @@ EvalResult evaluate(CausalLM& model, const std::vector<SftRow>& rows, int64_t ba
   return {loss / std::max<int64_t>(tokens, 1), static_cast<double>(correct) / std::max<int64_t>(tokens, 1)};
 }
 
+bool file_exists(const std::string& path) { return fs::is_regular_file(path); }
+
+// The model shape model.init=random builds: the preset with the config's overrides.
+ModelConfig random_model_shape(const Config& config) {
+  ModelConfig mc = preset_config(config.get_string("model.preset"));
+  const auto size = [&](const char* key, int64_t& field) {
+    if (config.get_int(key) > 0) field = config.get_int(key);
+  };
+  size("model.hidden_size", mc.hidden_size);
+  size("model.intermediate_size", mc.intermediate_size);
+  size("model.num_layers", mc.num_hidden_layers);
+  size("model.num_heads", mc.num_attention_heads);
+  size("model.num_kv_heads", mc.num_key_value_heads);
+  if (mc.hidden_size % mc.num_attention_heads != 0)
+    fail("model.hidden_size=" + std::to_string(mc.hidden_size) + " must divide by model.num_heads=" +
+         std::to_string(mc.num_attention_heads));
+  if (mc.num_attention_heads % mc.num_key_value_heads != 0)
+    fail("model.num_heads=" + std::to_string(mc.num_attention_heads) + " must divide by model.num_kv_heads=" +
+         std::to_string(mc.num_key_value_heads));
+  mc.head_dim = mc.hidden_size / mc.num_attention_heads;
+  if (mc.head_dim % 2 != 0)
+    fail("model.hidden_size / model.num_heads = " + std::to_string(mc.head_dim) + " must be even (RoPE rotates pairs)");
+  mc.max_position_embeddings = std::max<int64_t>(mc.max_position_embeddings, config.get_int("data.max_seq_len"));
+  return mc;
+}
+
+// Checks that need more than one key (or the file system), before any file is written. Each
+// error names the key to change; keys that a setting makes irrelevant are logged.
+void validate_sft_config(const Config& config) {
+  const std::string train = config.get_string("data.train");
+  if (train.empty()) fail("data.train is empty: set the training JSONL file");
+  if (!file_exists(train)) fail("data.train: " + train + " does not exist");
+  const std::string validation = config.get_string("data.validation");
+  if (!validation.empty() && !file_exists(validation)) fail("data.validation: " + validation + " does not exist");
+  if (config.get_int("eval.every") > 0 && validation.empty())
+    fail("eval.every=" + std::to_string(config.get_int("eval.every")) + " needs data.validation (a JSONL file)");
+  const bool use_lora = config.get_bool("lora.enabled");
+  try {
+    parse_device(config.get_string("training.device"));
+  } catch (const Error& e) {
+    fail(std::string("training.device: ") + e.what());
+  }
+  if (config.get_string("model.dtype") != "f32" && !use_lora)
+    fail("model.dtype=bf16 with full fine-tuning would update bf16 weights without f32 master copies; use "
+         "model.dtype=f32 (with training.autocast=bf16 for bf16 compute) or lora.enabled=true");
+  if (config.get_float("lora.dropout") >= 1.0) fail("lora.dropout must be below 1 (1 drops every input)");
+  for (const char* key : {"training.adam_beta1", "training.adam_beta2"})
+    if (config.get_float(key) >= 1.0) fail(std::string(key) + " must be below 1");
+
+  int64_t layers = 0;
+  bool tied = false;
+  if (config.get_string("model.init") == "load") {
+    const std::string path = config.get_string("model.path");
+    if (path.empty()) fail("model.path is empty: model.init=load needs a model folder (or set model.init=random)");
+    if (!fs::is_directory(path)) fail("model.path: " + path + " is not a folder");
+    const ModelConfig mc = ModelConfig::load(path);
+    layers = mc.num_hidden_layers;
+    tied = mc.tie_word_embeddings;
+    for (const char* key : {"model.hidden_size", "model.intermediate_size", "model.num_layers", "model.num_heads",
+                            "model.num_kv_heads", "tokenizer.num_merges", "model.preset"})
+      if (config.origin(key) != "default") log::warn(std::string(key) + " is ignored with model.init=load");
+  } else {
+    const ModelConfig mc = random_model_shape(config);
+    layers = mc.num_hidden_layers;
+    tied = mc.tie_word_embeddings;
+    if (!config.get_string("model.path").empty()) log::warn("model.path is ignored with model.init=random");
+  }
+  if (use_lora) {
+    if (config.get_string_list("lora.target_modules").empty())
+      fail("lora.target_modules is empty; list the linears to adapt (q_proj, k_proj, v_proj, o_proj, gate_proj, "
+           "up_proj, down_proj)");
+    for (int64_t layer : config.get_int_list("lora.layers"))
+      if (layer >= layers)
+        fail("lora.layers has layer " + std::to_string(layer) + " but the model has " + std::to_string(layers) +
+             " layers (0.." + std::to_string(layers - 1) + ")");
+    const auto& modules = config.get_string_list("lora.modules_to_save");
+    if (!modules.empty() && config.get_string("model.dtype") != "f32")
+      fail("lora.modules_to_save trains whole weights, which model.dtype=bf16 would update without f32 master "
+           "copies; use model.dtype=f32 (with training.autocast=bf16 for bf16 compute)");
+    if (tied && std::find(modules.begin(), modules.end(), "lm_head") != modules.end())
+      fail("lora.modules_to_save has lm_head, but the model ties lm_head to embed_tokens; list embed_tokens");
+  } else {
+    for (const auto& key : config.schema().keys())
+      if (key.key.rfind("lora.", 0) == 0 && key.key != "lora.enabled" && config.origin(key.key) != "default")
+        log::warn(key.key + " is ignored: lora.enabled is false (full fine-tuning)");
+  }
+}
+
 }  // namespace
 
 SftResult run_sft(const Config& config, const SftRunOptions& options) {
+  validate_sft_config(config);
   // ---- setup: run folder --------------------------------------------------------------------
   SftResult result;
   std::string run_dir = options.run_dir;
@@ -194,7 +298,6 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   } else if (latest_checkpoint(run_dir)) {
     fail(run_dir + " already holds checkpoints: pass --resume to continue it, or choose another run.dir");
   }
-  if (config.get_string("data.train").empty()) fail("data.train is empty: set the training JSONL file");
   fs::create_directories(run_dir);
   write_file_atomic(run_dir + "/config.yaml", config.to_yaml());
   const std::string metrics_path = run_dir + "/metrics.jsonl";
@@ -203,9 +306,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   const torch::Device device = parse_device(config.get_string("training.device"));
   const torch::ScalarType dtype = parse_dtype(config.get_string("model.dtype"));
   const bool use_lora = config.get_bool("lora.enabled");
-  if (dtype != torch::kFloat32 && !use_lora)
-    fail("model.dtype=bf16 with full fine-tuning would update bf16 weights without f32 master copies; "
-         "use model.dtype=f32 or lora.enabled=true");
+  const bool autocast = config.get_string("training.autocast") == "bf16";
   configure_threads(static_cast<int>(config.get_int("training.threads")));
   torch::manual_seed(seed);
 
@@ -217,7 +318,6 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   const std::string template_name =
       config.get_string("model.chat_template") == "auto" ? "" : config.get_string("model.chat_template");
   if (config.get_string("model.init") == "load") {
-    if (config.get_string("model.path").empty()) fail("model.init=load needs model.path (a model folder)");
     LoadedModel loaded = load_model(config.get_string("model.path"), device, dtype, template_name);
     tokenizer = std::move(loaded.tokenizer);
     chat = loaded.chat;
@@ -249,20 +349,8 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     }
     tokenizer = load_tokenizer(tokenizer_dir);
     chat = load_chat_template(tokenizer_dir, tokenizer->eos_text(), tokenizer->bos_text(), template_name);
-    ModelConfig mc = preset_config(config.get_string("model.preset"));
-    const auto size = [&](const char* key, int64_t& field) {
-      if (config.get_int(key) > 0) field = config.get_int(key);
-    };
-    size("model.hidden_size", mc.hidden_size);
-    size("model.intermediate_size", mc.intermediate_size);
-    size("model.num_layers", mc.num_hidden_layers);
-    size("model.num_heads", mc.num_attention_heads);
-    size("model.num_kv_heads", mc.num_key_value_heads);
-    if (mc.hidden_size % mc.num_attention_heads != 0 || mc.num_attention_heads % mc.num_key_value_heads != 0)
-      fail("model.hidden_size must divide by model.num_heads, and num_heads by num_kv_heads");
-    mc.head_dim = mc.hidden_size / mc.num_attention_heads;
+    ModelConfig mc = random_model_shape(config);
     mc.vocab_size = tokenizer->vocab_size();
-    mc.max_position_embeddings = std::max<int64_t>(mc.max_position_embeddings, config.get_int("data.max_seq_len"));
     mc.bos_token_id.reset();
     if (tokenizer->bos_id()) mc.bos_token_id = *tokenizer->bos_id();
     mc.eos_token_ids.clear();
@@ -272,11 +360,16 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     model->to(device, dtype);
   }
   model->train();
+  model->set_activation_checkpointing(config.get_bool("training.activation_checkpointing"));
   const int32_t pad_id = tokenizer->pad_id().value_or(tokenizer->eos_id().value_or(0));
 
   std::vector<torch::Tensor> trainable;
   if (use_lora) {
     trainable = add_sft_adapter(model, config, seed);
+    if (!config.get_string_list("lora.modules_to_save").empty())
+      log::warn("lora.modules_to_save trains whole modules: the adapter will carry their full weights, which PEFT "
+                "loads but vLLM cannot (it takes only lora_A/lora_B of the linear layers); serve the model that "
+                "`lathe merge` makes from it");
   } else {
     for (auto& p : model->parameters()) {
       p.set_requires_grad(true);
@@ -354,7 +447,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
 
   // ---- loop ----------------------------------------------------------------------------------
   StopSignals stop_signals;
-  const bool tty = !options.quiet && ::isatty(STDERR_FILENO);
+  Progress progress(total_steps, !options.quiet, ::isatty(STDERR_FILENO));
   const int64_t log_every = config.get_int("log.every");
   const int64_t eval_every = config.get_int("eval.every");
   const int64_t checkpoint_every = config.get_int("checkpoint.every");
@@ -372,10 +465,11 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   };
   const auto run_eval = [&] {
     if (validation_rows.empty()) return;
-    EvalResult e = evaluate(model, validation_rows, config.get_int("eval.batch_size"), pad_id);
+    EvalResult e = evaluate(model, validation_rows, config.get_int("eval.batch_size"), pad_id, autocast);
     result.eval_loss = e.loss;
     result.eval_accuracy = e.accuracy;
     append_jsonl(metrics_path, {{"step", state.step}, {"eval_loss", e.loss}, {"eval_token_accuracy", e.accuracy}});
+    progress.break_line();
     if (!options.quiet)
       log::info("eval step " + std::to_string(state.step) + ": loss " + std::to_string(e.loss) + ", token accuracy " +
                 std::to_string(e.accuracy));
@@ -406,7 +500,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     optimizer->zero_grad();
     double step_loss = 0;
     for (const auto& b : micro) {
-      LmLoss l = causal_lm_loss(model, b.input_ids, b.attention_mask, b.labels);
+      LmLoss l = batch_loss(model, b, autocast, /*count_correct=*/false);
       auto loss = l.loss_sum / static_cast<double>(step_targets);
       loss.backward();
       step_loss += loss.item<double>();
@@ -423,26 +517,22 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     const double step_s = std::chrono::duration<double>(now - step_start).count();
     const double elapsed = std::chrono::duration<double>(now - start_time).count();
     const double eta = elapsed / static_cast<double>(state.step - start_step) * static_cast<double>(total_steps - state.step);
-    if (state.step % log_every == 0 || state.step == total_steps) {
+    const double tokens_per_s = step_tokens / std::max(step_s, 1e-9);
+    const bool log_step = state.step % log_every == 0 || state.step == total_steps;
+    if (log_step)
       append_jsonl(metrics_path, {{"step", state.step}, {"epoch", state.epoch}, {"loss", step_loss}, {"lr", lr},
                                   {"grad_norm", grad_norm}, {"tokens", step_tokens}, {"target_tokens", step_targets},
-                                  {"tokens_per_s", step_tokens / std::max(step_s, 1e-9)},
-                                  {"memory_mb", resident_memory_mb()}, {"elapsed_s", elapsed}});
-      char line[256];
-      std::snprintf(line, sizeof line, "step %ld/%ld  loss %.4f  lr %.2e  grad_norm %.3f  %.0f tok/s  ETA %s",
-                    static_cast<long>(state.step), static_cast<long>(total_steps), step_loss, lr, grad_norm,
-                    step_tokens / std::max(step_s, 1e-9), format_duration(eta).c_str());
-      if (tty) std::fprintf(stderr, "\r\033[K%s%s", line, state.step == total_steps ? "\n" : "");
-      else if (!options.quiet) std::fprintf(stderr, "%s\n", line);
-    }
-    if (eval_every > 0 && state.step % eval_every == 0 && state.step < total_steps) {
-      if (tty) std::fprintf(stderr, "\n");
-      run_eval();
-    }
+                                  {"tokens_per_s", tokens_per_s}, {"memory_mb", resident_memory_mb()},
+                                  {"elapsed_s", elapsed}});
+    char fields[160];
+    std::snprintf(fields, sizeof fields, "loss %.4f  lr %.2e  grad_norm %.3f  %.0f tok/s", step_loss, lr, grad_norm,
+                  tokens_per_s);
+    progress.update(state.step, fields, eta, log_step);
+    if (eval_every > 0 && state.step % eval_every == 0 && state.step < total_steps) run_eval();
     const int signal = g_stop_signal.load();
     const bool stop = signal != 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps);
     if (stop && state.step < total_steps) {
-      if (tty) std::fprintf(stderr, "\n");
+      progress.break_line();
       save_state_checkpoint();
       log::info("stopped at step " + std::to_string(state.step) + "; checkpoint saved, continue with --resume");
       result.interrupted = true;
@@ -464,6 +554,9 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   replace_directory_atomic(tmp, final_dir);
   log::info("sft: done, " + std::to_string(state.step) + " steps; " + (use_lora ? "adapter" : "model") + " in " +
             final_dir);
+  if (use_lora && !config.get_string_list("lora.modules_to_save").empty())
+    log::warn(final_dir + " carries whole modules (lora.modules_to_save): vLLM cannot load it; run `lathe merge --model "
+              "BASE --adapter " + final_dir + " --out DIR` and serve DIR");
   result.steps = state.step;
   return result;
 }

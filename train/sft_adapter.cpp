@@ -1,6 +1,7 @@
 // LoRA for the SFT recipe: see sft_adapter.h. The adapter is named "default" (PEFT's name for
 // an unnamed adapter); its parameters appear in named_parameters() as
 // "<module>.lora_A.default.weight", which is how a checkpoint's weights are copied back in.
+// lora.modules_to_save trains whole embed_tokens / lm_head weights beside the adapter.
 #include "train/sft_adapter.h"
 
 #include <filesystem>
@@ -22,14 +23,23 @@ LoraConfig lora_config(const CausalLM& model, const Config& config) {
   lc.target_modules = config.get_string_list("lora.target_modules");
   lc.layers_to_transform = config.get_int_list("lora.layers");
   lc.use_rslora = config.get_bool("lora.use_rslora");
+  lc.modules_to_save = config.get_string_list("lora.modules_to_save");
   lc.base_model_name_or_path = config.get_string("model.init") == "load" ? config.get_string("model.path") : "";
   return lc;
+}
+
+void train_modules_to_save(CausalLM& model, const std::vector<std::string>& names) {
+  for (auto& w : modules_to_save_weights(model, names)) w.set_requires_grad(true);
 }
 
 }  // namespace
 
 std::vector<torch::Tensor> add_sft_adapter(CausalLM& model, const Config& config, uint64_t seed) {
-  return add_lora_adapter(model, kAdapter, lora_config(model, config), seed);
+  const LoraConfig lc = lora_config(model, config);
+  auto params = add_lora_adapter(model, kAdapter, lc, seed);  // freezes every base weight
+  train_modules_to_save(model, lc.modules_to_save);
+  for (auto& w : modules_to_save_weights(model, lc.modules_to_save)) params.push_back(w);
+  return params;
 }
 
 void save_sft_adapter(CausalLM& model, const Config& config, const std::string& dir) {
@@ -41,7 +51,9 @@ void load_sft_adapter(CausalLM& model, const std::string& dir) {
   // Loaded beside the live adapter and copied into it, so the optimizer keeps the tensors it
   // was built on.
   const std::string staging = "resume";
-  load_peft_adapter(model, staging, dir);
+  PeftLoadOptions load_options;
+  load_options.allow_modules_to_save = true;  // copied straight into the trained weights
+  const LoraConfig loaded = load_peft_adapter(model, staging, dir, load_options);
   std::map<std::string, torch::Tensor> params;
   for (auto& p : model->named_parameters(true)) params[p.key()] = p.value();
   {
@@ -61,6 +73,7 @@ void load_sft_adapter(CausalLM& model, const std::string& dir) {
   }
   remove_adapter(model, staging);
   set_active_adapters(model, {kAdapter});
+  train_modules_to_save(model, loaded.modules_to_save);  // loading froze every base weight
 }
 
 }  // namespace lathe

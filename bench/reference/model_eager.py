@@ -7,6 +7,8 @@
 # Run with Debian's python3-torch (/usr/bin/python3; the pyenv python3 on PATH has no torch):
 #   OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/reference/model_eager.py --quick
 # Each measured configuration prints one line "RESULT {json}" for bench/run_model_bench.sh.
+# bench/reference/sft_eager.py trains LoRA on this same model (Model.linear and
+# Model.hidden are its hooks).
 #
 # Timing convention (identical in bench_model): prefill tokens/s = B*P / (forward over the
 # prompt, logits of the last position); decode tokens/s = B*(N-1) / (the N argmaxes and N-1
@@ -87,8 +89,20 @@ class Model:
         return [(torch.zeros(batch, k, capacity, d, dtype=self.dtype), torch.zeros(batch, k, capacity, d, dtype=self.dtype))
                 for _ in self.layers]
 
+    def linear(self, i, name, x):
+        """Layer i's projection `name` (q k v o gate up down) of x, with its bias if it has one."""
+        L = self.layers[i]
+        return F.linear(x, L[name], L.get(name + "b"))
+
     def forward(self, ids, start, cache):
         """ids [B, T] at positions start..start+T-1; writes k/v into cache; logits [B, V] f32 of the last."""
+        x = self.hidden(ids, start, cache)
+        x = rms_norm(x[:, -1], self.norm, self.cfg["eps"])
+        return F.linear(x, self.lm_head).float()
+
+    def hidden(self, ids, start, cache):
+        """Output of the last decoder layer [B, T, C] (before the final norm); cache None: the
+        keys are just these T positions (a training forward)."""
         cfg, d = self.cfg, self.head_dim
         b, t = ids.shape
         h_heads, k_heads = cfg["heads"], cfg["kv_heads"]
@@ -104,26 +118,27 @@ class Model:
         scale = 1.0 / math.sqrt(d)
         for i, L in enumerate(self.layers):
             hn = rms_norm(x, L["ln1"], cfg["eps"])
-            q = F.linear(hn, L["q"], L["qb"]).view(b, t, h_heads, d).transpose(1, 2)
-            k = F.linear(hn, L["k"], L["kb"]).view(b, t, k_heads, d).transpose(1, 2)
-            v = F.linear(hn, L["v"], L["vb"]).view(b, t, k_heads, d).transpose(1, 2)
+            q = self.linear(i, "q", hn).view(b, t, h_heads, d).transpose(1, 2)
+            k = self.linear(i, "k", hn).view(b, t, k_heads, d).transpose(1, 2)
+            v = self.linear(i, "v", hn).view(b, t, k_heads, d).transpose(1, 2)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
-            kc, vc = cache[i]
-            kc[:, :, start:s] = k
-            vc[:, :, start:s] = v
-            keys = repeat_kv(kc[:, :, :s], h_heads // k_heads)
-            values = repeat_kv(vc[:, :, :s], h_heads // k_heads)
+            if cache is not None:
+                kc, vc = cache[i]
+                kc[:, :, start:s] = k
+                vc[:, :, start:s] = v
+                k, v = kc[:, :, :s], vc[:, :, :s]
+            keys = repeat_kv(k, h_heads // k_heads)
+            values = repeat_kv(v, h_heads // k_heads)
             scores = torch.matmul(q, keys.transpose(2, 3)).float() * scale
             if mask is not None:
                 scores = scores + mask
             probs = torch.softmax(scores, dim=-1).to(self.dtype)
             attn = torch.matmul(probs, values).transpose(1, 2).reshape(b, t, h_heads * d)
-            x = x + F.linear(attn, L["o"])
+            x = x + self.linear(i, "o", attn)
             hn = rms_norm(x, L["ln2"], cfg["eps"])
-            x = x + F.linear(F.silu(F.linear(hn, L["gate"])) * F.linear(hn, L["up"]), L["down"])
-        x = rms_norm(x[:, -1], self.norm, cfg["eps"])
-        return F.linear(x, self.lm_head).float()
+            x = x + self.linear(i, "down", F.silu(self.linear(i, "gate", hn)) * self.linear(i, "up", hn))
+        return x
 
 
 def generate(model, prompt, new_tokens):

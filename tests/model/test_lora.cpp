@@ -431,6 +431,67 @@ TEST(LoraPeft, RsloraAndAdapterNameInfixLoad) {
   EXPECT_TRUE(torch::equal(logits_of(fresh), adapted));
 }
 
+TEST(LoraPeft, SeveralNamedAdaptersLoadSideBySide) {
+  auto m = random_model(small_config());
+  add_lora_adapter(m, "a", config_with({"q_proj", "v_proj"}), 1);
+  add_lora_adapter(m, "b", config_with({"down_proj", "q_proj"}, 2, 4), 2);
+  randomize_b(m, "a", 3);
+  randomize_b(m, "b", 4);
+  const auto both = logits_of(m);
+  set_active_adapters(m, {"b"});
+  const auto only_b = logits_of(m);
+  TempDir dir;
+  save_peft_adapter(m, "a", config_with({"q_proj", "v_proj"}), dir.file("a"));
+  save_peft_adapter(m, "b", config_with({"down_proj", "q_proj"}, 2, 4), dir.file("b"));
+
+  auto fresh = random_model(small_config());
+  load_peft_adapter(fresh, "sql", dir.file("a"));
+  load_peft_adapter(fresh, "chat", dir.file("b"));
+  EXPECT_EQ(adapter_names(fresh), (std::vector<std::string>{"chat", "sql"}));
+  EXPECT_TRUE(torch::allclose(logits_of(fresh), both, 0, 1e-5));
+  set_active_adapters(fresh, {"chat"});
+  EXPECT_TRUE(torch::allclose(logits_of(fresh), only_b, 0, 1e-5));
+  EXPECT_NE(error_of([&] { load_peft_adapter(fresh, "sql", dir.file("b")); }).find("'sql' already exists"),
+            std::string::npos);
+}
+
+TEST(LoraPeft, ModulesToSaveLoadOnlyWhenAskedAndReplaceTheWeights) {
+  auto m = random_model(small_config());
+  auto c = config_with({"q_proj"});
+  c.modules_to_save = {"embed_tokens", "lm_head"};
+  add_lora_adapter(m, "default", c, 7);
+  randomize_b(m, "default", 3);
+  {
+    torch::NoGradGuard g;  // as if training had changed them
+    m->model->embed_tokens->weight.add_(0.5);
+    m->lm_head->weight.mul_(2.0);
+  }
+  const auto trained = logits_of(m);
+  TempDir dir;
+  save_peft_adapter(m, "default", c, dir.file("a"));
+  const auto j = json::parse(read_file(dir.file("a/adapter_config.json")));
+  EXPECT_EQ(j["modules_to_save"], json::array({"embed_tokens", "lm_head"}));
+  SafetensorsFile f(dir.file("a/adapter_model.safetensors"));
+  EXPECT_EQ(f.entry("base_model.model.model.embed_tokens.weight").shape, (std::vector<int64_t>{50, 32}));
+  EXPECT_EQ(f.entry("base_model.model.lm_head.weight").shape, (std::vector<int64_t>{50, 32}));
+
+  auto fresh = random_model(small_config());
+  const auto e = error_of([&] { load_peft_adapter(fresh, "default", dir.file("a")); });
+  EXPECT_NE(e.find("key 'modules_to_save'"), std::string::npos) << e;
+  EXPECT_NE(e.find("vLLM cannot load"), std::string::npos) << e;
+  EXPECT_TRUE(adapter_names(fresh).empty());
+  PeftLoadOptions allow;
+  allow.allow_modules_to_save = true;
+  const LoraConfig loaded = load_peft_adapter(fresh, "default", dir.file("a"), allow);
+  EXPECT_EQ(loaded.modules_to_save, c.modules_to_save);
+  EXPECT_TRUE(torch::equal(logits_of(fresh), trained));
+
+  // A tied model has no lm_head of its own to save.
+  auto tied = random_model(small_config("qwen2"));
+  EXPECT_NE(error_of([&] { modules_to_save_weights(tied, {"lm_head"}); }).find("ties lm_head to embed_tokens"),
+            std::string::npos);
+}
+
 // A good adapter folder to corrupt one piece at a time.
 struct BadAdapterFixture {
   TempDir dir;

@@ -1,9 +1,12 @@
 // The SFT recipe with LoRA: gradients reach only the adapter, the run writes a PEFT adapter
 // folder (keys, shapes, config fields), resume with LoRA dropout repeats the uninterrupted
-// losses, and (with the shared fixture) a real small model's loss falls.
+// losses, activation checkpointing repeats the plain run's losses, bf16 autocast stays close
+// to f32 with f32 adapter weights, the best-by-eval adapter is kept beside the last, and (with
+// the shared fixture) a real small model's loss falls.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -61,7 +64,9 @@ TEST(SftLora, GradientsReachOnlyLoraParameters) {
       ++lora;
       EXPECT_TRUE(p.value().grad().defined()) << p.key();
       // B starts at zero, so A's first gradient is zero; B's is not.
-      if (p.key().find(".lora_B.") != std::string::npos) EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0) << p.key();
+      if (p.key().find(".lora_B.") != std::string::npos) {
+        EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0) << p.key();
+      }
     } else {
       EXPECT_FALSE(p.value().requires_grad()) << p.key();
       EXPECT_FALSE(p.value().grad().defined()) << p.key();
@@ -110,6 +115,74 @@ TEST(SftLora, ResumeWithDropoutRepeatsLosses) {
   SftResult rest = run_sft(lora_config(dir.file("b"), 6, extra), resume);
   ASSERT_EQ(rest.losses.size(), 3u);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(rest.losses[i], full.losses[i + 3]) << "step " << i + 4;
+}
+
+TEST(SftLora, ActivationCheckpointingRepeatsLosses) {
+  TempDir dir;
+  const std::vector<std::string> extra = {"lora.dropout=0.1"};
+  SftResult plain = run_sft(lora_config(dir.file("a"), 4, extra), quiet());
+  std::vector<std::string> with = extra;
+  with.push_back("training.activation_checkpointing=true");
+  SftResult ckpt = run_sft(lora_config(dir.file("b"), 4, with), quiet());
+  ASSERT_EQ(ckpt.losses.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(ckpt.losses[i], plain.losses[i], 1e-6) << "step " << i + 1;
+}
+
+TEST(SftLora, Bf16AutocastStaysCloseToF32AndKeepsF32Adapter) {
+  TempDir dir;
+  SftResult f32 = run_sft(lora_config(dir.file("a"), 4), quiet());
+  SftResult bf16 = run_sft(lora_config(dir.file("b"), 4, {"training.autocast=bf16"}), quiet());
+  ASSERT_EQ(bf16.losses.size(), 4u);
+  bool any_different = false;
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(bf16.losses[i], f32.losses[i], 0.02 * f32.losses[i]) << "step " << i + 1;
+    any_different = any_different || bf16.losses[i] != f32.losses[i];
+  }
+  EXPECT_TRUE(any_different) << "autocast changed nothing: is it active?";
+  SafetensorsFile file(dir.file("b/adapter/adapter_model.safetensors"));
+  for (const auto& n : file.names()) EXPECT_EQ(file.entry(n).dtype, "F32") << n;
+}
+
+TEST(SftLora, BestAndLastAdaptersAreKept) {
+  TempDir dir;
+  SftResult r = run_sft(lora_config(dir.file("run"), 6, {"data.validation=configs/data/inventory-sft-val.jsonl",
+                                                         "eval.every=2"}),
+                        quiet());
+  double best = 1e30;
+  int evals = 0;
+  std::ifstream metrics(dir.file("run/metrics.jsonl"));
+  for (std::string line; std::getline(metrics, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("eval_loss")) best = std::min(best, j["eval_loss"].get<double>()), ++evals;
+  }
+  EXPECT_EQ(evals, 3);  // steps 2, 4 and the end (6)
+  EXPECT_LE(best, r.eval_loss);
+  for (const char* folder : {"best", "adapter"})
+    EXPECT_TRUE(fs::exists(dir.file("run/") + folder + "/adapter_model.safetensors")) << folder;
+  const auto state = nlohmann::json::parse(read_file(dir.file("run/checkpoints/step-6/state.json")));
+  EXPECT_DOUBLE_EQ(state["best_eval_loss"].get<double>(), best);
+}
+
+TEST(SftLora, ModulesToSaveTrainEmbeddingsSayVllmCannotLoadAndResume) {
+  TempDir dir;
+  const std::vector<std::string> extra = {"lora.modules_to_save=[embed_tokens, lm_head]"};
+  ::testing::internal::CaptureStderr();
+  SftResult full = run_sft(lora_config(dir.file("a"), 4, extra), quiet());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("vLLM cannot"), std::string::npos) << log;
+  SafetensorsFile file(dir.file("a/adapter/adapter_model.safetensors"));
+  EXPECT_EQ(file.names().size(), 28u + 2);
+  const auto cfg = nlohmann::json::parse(read_file(dir.file("a/adapter/adapter_config.json")));
+  EXPECT_EQ(cfg["modules_to_save"], nlohmann::json::array({"embed_tokens", "lm_head"}));
+
+  SftRunOptions stop = quiet();
+  stop.stop_after_steps = 2;
+  run_sft(lora_config(dir.file("b"), 4, extra), stop);
+  SftRunOptions resume = quiet();
+  resume.resume = true;
+  SftResult rest = run_sft(lora_config(dir.file("b"), 4, extra), resume);
+  ASSERT_EQ(rest.losses.size(), 2u);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(rest.losses[i], full.losses[i + 2]) << "step " << i + 3;
 }
 
 TEST(SftLora, LossFallsOnStories260K) {

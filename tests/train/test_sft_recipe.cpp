@@ -1,7 +1,8 @@
 // The SFT recipe end to end on a tiny model made from nothing: the loss on a memorisable
 // dataset falls below a threshold, a stopped-and-resumed run repeats the uninterrupted run's
-// losses exactly, leftover temporary checkpoint folders are ignored, and the run folder has
-// its documented layout.
+// losses exactly, leftover temporary checkpoint folders are ignored, the run folder has its
+// documented layout, and full fine-tuning under bf16 autocast (f32 master weights) and with
+// activation checkpointing tracks the plain f32 run.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "model/model_io.h"
+#include "model/safetensors.h"
 #include "tests/support/test_support.h"
 #include "train/checkpoint.h"
 #include "train/sft.h"
@@ -85,6 +87,16 @@ TEST(SftRecipe, ResumeRepeatsUninterruptedLosses) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(rest.losses[i], full.losses[i + 3]) << "step " << i + 4;
 }
 
+TEST(SftRecipe, GradientAccumulationEqualsTheLargerBatch) {
+  TempDir dir;
+  // File order, so step k of both runs sees the same 4 rows: one batch of 4, or two of 2.
+  SftResult one = run_sft(tiny_config(dir.file("a"), 3, {"data.shuffle=false"}), quiet());
+  SftResult two = run_sft(
+      tiny_config(dir.file("b"), 3, {"data.shuffle=false", "training.batch_size=2", "training.grad_accum=2"}), quiet());
+  ASSERT_EQ(two.losses.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(two.losses[i], one.losses[i], 1e-5 * one.losses[i]) << "step " << i + 1;
+}
+
 TEST(SftRecipe, LeftoverTemporaryCheckpointIsIgnored) {
   TempDir dir;
   const std::string run = dir.file("run");
@@ -101,6 +113,25 @@ TEST(SftRecipe, LeftoverTemporaryCheckpointIsIgnored) {
   EXPECT_EQ(r.first_step, 3);
   EXPECT_EQ(r.steps, 4);
   EXPECT_FALSE(fs::exists(run + "/checkpoints/.tmp-step-3-999"));
+}
+
+TEST(SftRecipe, FullFineTuneUnderAutocastKeepsF32MasterWeights) {
+  TempDir dir;
+  SftResult f32 = run_sft(tiny_config(dir.file("a"), 4), quiet());
+  SftResult bf16 = run_sft(tiny_config(dir.file("b"), 4, {"training.autocast=bf16"}), quiet());
+  ASSERT_EQ(bf16.losses.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(bf16.losses[i], f32.losses[i], 0.02 * f32.losses[i]) << "step " << i + 1;
+  EXPECT_NE(bf16.losses.back(), f32.losses.back()) << "autocast changed nothing: is it active?";
+  SafetensorsFile file(dir.file("b/model/model.safetensors"));
+  for (const auto& n : file.names()) EXPECT_EQ(file.entry(n).dtype, "F32") << n;
+}
+
+TEST(SftRecipe, FullFineTuneWithActivationCheckpointingRepeatsLosses) {
+  TempDir dir;
+  SftResult plain = run_sft(tiny_config(dir.file("a"), 4), quiet());
+  SftResult ckpt = run_sft(tiny_config(dir.file("b"), 4, {"training.activation_checkpointing=true"}), quiet());
+  ASSERT_EQ(ckpt.losses.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(ckpt.losses[i], plain.losses[i], 1e-6) << "step " << i + 1;
 }
 
 TEST(SftRecipe, RefusesToOverwriteOrResumeNothing) {
