@@ -14,5 +14,6 @@ void register_sft(CLI::App& app);
 void register_data_inspect(CLI::App& app);  // after register_data: joins `lathe data`
 void register_grpo(CLI::App& app);            // also `lathe rewards score`
 void register_serve(CLI::App& app);
+void register_launch(CLI::App& app);           // data-parallel ranks on one machine
 
 }  // namespace lathe::cli

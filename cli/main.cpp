@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   lathe::cli::register_data_inspect(app);
   lathe::cli::register_grpo(app);
   lathe::cli::register_serve(app);
+  lathe::cli::register_launch(app);
 
   try {
     app.parse(argc, argv);
