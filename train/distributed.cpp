@@ -20,6 +20,8 @@
 #include <sstream>
 #include <thread>
 
+#include <torch/version.h>  // TORCH_VERSION_MAJOR: 1.13 and 2.x name the collectives' base class differently
+
 #include "core/error.h"
 #include "core/log.h"
 #include "core/runtime.h"
