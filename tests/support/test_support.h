@@ -5,6 +5,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace lathe::testing {
 
@@ -21,6 +22,24 @@ std::optional<std::string> fixture_path(const std::string& relative);
 // Random text for tokenizer round trips: chunks of CJK, emoji (with ZWJ and modifiers),
 // combining marks, Cyrillic, Khmer, whitespace runs, digits and special-token look-alikes.
 std::string random_unicode_text(std::mt19937& rng, size_t n_chunks);
+
+// The `lathe` binary of this build (build/cli/lathe, found from the test binary's own path
+// build/tests/<folder>/<test>), or $LATHE_BINARY when set.
+std::string lathe_binary();
+
+struct CommandResult {
+  int exit_code = -1;   // the shell's status (128 + signal when the command was killed)
+  std::string output;   // stdout and stderr together
+  double seconds = 0;   // wall time
+};
+// Runs `command` with /bin/sh, capturing its output.
+CommandResult run_shell(const std::string& command);
+
+// Largest |a − b| over the tensors of two safetensors files (+inf, with a test failure, when
+// their names or shapes differ).
+double max_abs_difference(const std::string& safetensors_a, const std::string& safetensors_b);
+// The numbers under `key` in the lines of a JSONL file that have it, in order.
+std::vector<double> jsonl_numbers(const std::string& path, const std::string& key);
 
 // A fresh, empty directory under the system temp dir, removed when the object dies.
 class TempDir {
