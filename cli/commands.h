@@ -16,5 +16,6 @@ void register_grpo(CLI::App& app);            // also `lathe rewards score`
 void register_serve(CLI::App& app);
 void register_agent(CLI::App& app);
 void register_pipeline(CLI::App& app);        // also `lathe report`
+void register_launch(CLI::App& app);           // data-parallel ranks on one machine
 
 }  // namespace lathe::cli

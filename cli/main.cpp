@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   lathe::cli::register_serve(app);
   lathe::cli::register_agent(app);
   lathe::cli::register_pipeline(app);
+  lathe::cli::register_launch(app);
 
   try {
     app.parse(argc, argv);

@@ -47,14 +47,27 @@ class IgnoreSigpipe {
 Subprocess::Subprocess(const std::vector<std::string>& argv, std::string what, Options options)
     : what_(std::move(what)) {
   if (argv.empty()) fail(what_ + ": empty command");
-  int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, exec_pipe[2] = {-1, -1};
+  int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, exec_pipe[2] = {-1, -1};
   if ((options.pipe_stdin && ::pipe2(in_pipe, O_CLOEXEC) != 0) ||
-      (options.pipe_stdout && ::pipe2(out_pipe, O_CLOEXEC) != 0) || ::pipe2(exec_pipe, O_CLOEXEC) != 0)
+      (options.pipe_stdout && ::pipe2(out_pipe, O_CLOEXEC) != 0) ||
+      (options.pipe_stderr && ::pipe2(err_pipe, O_CLOEXEC) != 0) || ::pipe2(exec_pipe, O_CLOEXEC) != 0)
     fail(what_ + ": cannot create pipes: " + std::strerror(errno));
 
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The child's environment, built before fork (the child may only make async-signal-safe calls).
+  std::vector<std::string> env_entries = options.env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const auto& o : options.env) overridden |= o.compare(0, name.size() + 1, name + "=") == 0;
+    if (!overridden) env_entries.push_back(entry);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_entries) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
 
   pid_ = ::fork();
   if (pid_ < 0) fail(what_ + ": fork failed: " + std::strerror(errno));
@@ -64,10 +77,11 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, std::string what, O
     ::dup2(options.pipe_stdin ? in_pipe[0] : devnull, 0);
     if (options.pipe_stdout) ::dup2(out_pipe[1], 1);
     if (options.quiet_stderr) ::dup2(devnull, 2);
+    if (options.pipe_stderr) ::dup2(err_pipe[1], 2);
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     ::sigaction(SIGPIPE, &dfl, nullptr);
-    ::execvp(args[0], args.data());
+    ::execvpe(args[0], args.data(), envp.data());
     const int err = errno;
     (void)!::write(exec_pipe[1], &err, sizeof err);
     ::_exit(127);
@@ -75,8 +89,10 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, std::string what, O
   ::close(exec_pipe[1]);
   if (options.pipe_stdin) ::close(in_pipe[0]);
   if (options.pipe_stdout) ::close(out_pipe[1]);
+  if (options.pipe_stderr) ::close(err_pipe[1]);
   stdin_fd_ = options.pipe_stdin ? in_pipe[1] : -1;
   stdout_fd_ = options.pipe_stdout ? out_pipe[0] : -1;
+  stderr_fd_ = options.pipe_stderr ? err_pipe[0] : -1;
   // The exec pipe closes on a successful exec; otherwise it carries exec's errno.
   int err = 0;
   ssize_t n;
@@ -86,17 +102,20 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, std::string what, O
     reap(true);
     if (stdin_fd_ >= 0) ::close(stdin_fd_);
     if (stdout_fd_ >= 0) ::close(stdout_fd_);
-    stdin_fd_ = stdout_fd_ = -1;
+    if (stderr_fd_ >= 0) ::close(stderr_fd_);
+    stdin_fd_ = stdout_fd_ = stderr_fd_ = -1;
     fail(what_ + ": cannot run '" + argv[0] + "': " + std::strerror(err));
   }
   if (stdin_fd_ >= 0) set_nonblocking(stdin_fd_);
   if (stdout_fd_ >= 0) set_nonblocking(stdout_fd_);
+  if (stderr_fd_ >= 0) set_nonblocking(stderr_fd_);
 }
 
 Subprocess::~Subprocess() {
   terminate(std::chrono::milliseconds(500));
   if (stdin_fd_ >= 0) ::close(stdin_fd_);
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  if (stderr_fd_ >= 0) ::close(stderr_fd_);
 }
 
 void Subprocess::write_all(const std::string& data, std::chrono::milliseconds timeout) {
@@ -190,6 +209,11 @@ void Subprocess::terminate(std::chrono::milliseconds grace) {
     ::kill(pid_, SIGKILL);
     reap(true);
   }
+}
+
+bool Subprocess::succeeded() {
+  reap(false);
+  return reaped_ && WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0;
 }
 
 std::string Subprocess::status_text() {

@@ -1,6 +1,7 @@
 // A child process lathe talks to over pipes: reward programs (JSON lines on stdin/stdout) and
 // helper servers. Every read and write has a deadline, so a child that hangs or stops reading
 // turns into a lathe::Error instead of a hung trainer; the destructor kills what is left.
+// `lathe launch` runs its ranks through it too, polling their output pipes itself.
 #pragma once
 #include <sys/types.h>
 
@@ -16,6 +17,8 @@ class Subprocess {
     bool pipe_stdin = true;    // false: the child reads /dev/null
     bool pipe_stdout = true;   // false: the child writes to lathe's stdout
     bool quiet_stderr = false; // true: the child's stderr goes to /dev/null
+    bool pipe_stderr = false;  // true: the child's stderr goes to its own pipe (stderr_fd())
+    std::vector<std::string> env;  // "NAME=value" set in the child's environment, over lathe's
   };
 
   // Starts argv[0] (searched in PATH) with argv. Throws lathe::Error when it cannot start;
@@ -28,6 +31,10 @@ class Subprocess {
 
   pid_t pid() const { return pid_; }
   const std::string& what() const { return what_; }
+  // The parent's ends of the output pipes (non-blocking; -1 when not piped), for a caller that
+  // poll()s several children; EOF means the child closed it.
+  int stdout_fd() const { return stdout_fd_; }
+  int stderr_fd() const { return stderr_fd_; }
 
   // Writes all of `data` to the child's stdin before `timeout`; throws if the child exited,
   // closed its stdin, or stopped reading.
@@ -43,13 +50,15 @@ class Subprocess {
   void terminate(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
   // "exited with status 3" / "was killed by signal 9" / "is still running".
   std::string status_text();
+  // True once the child has exited with status 0.
+  bool succeeded();
 
  private:
   void reap(bool block);
   void wait_for_exit(std::chrono::milliseconds limit);
   std::string what_;
   pid_t pid_ = -1;
-  int stdin_fd_ = -1, stdout_fd_ = -1;
+  int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
   bool reaped_ = false;
   int wait_status_ = 0;
   std::string buffer_;  // bytes read past the last returned line

@@ -12,6 +12,15 @@
 //   run with β > 0 therefore regularises toward the base, not toward a loaded SFT adapter.
 // * Generation seeds derive from run.seed and the step, so a resumed run samples exactly what
 //   the uninterrupted one would have.
+// * Data-parallel (torchrun's environment, train/distributed.h), as TRL under DDP:
+//   training.batch_size is per process (whole groups: a group never spans ranks); rank r
+//   generates groups [r·B/G, (r+1)·B/G) of the step's prompts, group g sampling with the step
+//   seed + g on any number of ranks. Rewards are gathered so advantages, metrics and
+//   rollouts.jsonl cover the whole step (scale_rewards=batch spans every rank); the loss
+//   normalisers are global — sequences (grpo, dr_grpo) and active tokens (dapo) over all
+//   ranks — and the gradients summed, so N × b trains as 1 × N·b; bnpo stays per micro-batch,
+//   which is TRL's per-device normalisation averaged over the devices (equal to one process
+//   with training.micro_batch_size = b).
 #include "rl/grpo.h"
 
 #include <unistd.h>
@@ -33,6 +42,7 @@
 #include "rl/rewards.h"
 #include "rl/rollout.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/optimizer.h"
 
 namespace lathe {
@@ -107,6 +117,7 @@ const ConfigSchema& grpo_config_schema() {
         .add_int("checkpoint.keep", 2, "Newest checkpoints kept.", 1)
         .add_int("log.every", 1, "Write a metrics line every N steps.", 1)
         .add_int("log.rollouts_every", 1, "Write every completion of every Nth step to rollouts.jsonl (0 = never).", 0);
+    add_distributed_config_keys(s);
     return s;
   }();
   return schema;
@@ -234,6 +245,11 @@ std::vector<rl::WeightedReward> make_configured_rewards(const Config& config) {
 GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
   // ---- setup: config checks and run folder -------------------------------------------------
   GrpoResult result;
+  // torchrun's environment, or a group of one (then every collective below is the identity).
+  std::unique_ptr<Distributed> dist = init_distributed(config);
+  const bool main_rank = dist->is_main();
+  const bool quiet = options.quiet || !main_rank;
+  if (!main_rank) log::set_level(log::Level::Warn);  // progress and notes come from rank 0
   const int64_t G = config.get_int("grpo.num_generations");
   const int64_t batch_size = config.get_int("training.batch_size");
   if (batch_size % G != 0)
@@ -257,7 +273,7 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
   if (options.resume) {
     resume_from = latest_checkpoint(run_dir);
     if (!resume_from) fail("--resume: no checkpoint in " + run_dir + "/checkpoints (start without --resume)");
-    if (fs::exists(run_dir + "/config.yaml")) {
+    if (main_rank && fs::exists(run_dir + "/config.yaml")) {
       const Config saved = load_config(config.schema(), run_dir + "/config.yaml", {});
       for (const auto& key : saved.differences(config))
         log::warn("resume: " + key + " differs from the run's config.yaml (using the new value)");
@@ -265,18 +281,20 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
   } else if (latest_checkpoint(run_dir)) {
     fail(run_dir + " already holds checkpoints: pass --resume to continue it, or choose another run.dir");
   }
-  fs::create_directories(run_dir);
-  write_file_atomic(run_dir + "/config.yaml", config.to_yaml());
   const std::string metrics_path = run_dir + "/metrics.jsonl";
   const std::string rollouts_path = run_dir + "/rollouts.jsonl";
-  if (!options.resume) {
-    std::ofstream(metrics_path, std::ios::trunc);
-    std::ofstream(rollouts_path, std::ios::trunc);
+  if (main_rank) {
+    fs::create_directories(run_dir);
+    write_file_atomic(run_dir + "/config.yaml", config.to_yaml());
+    if (!options.resume) {
+      std::ofstream(metrics_path, std::ios::trunc);
+      std::ofstream(rollouts_path, std::ios::trunc);
+    }
   }
 
-  const torch::Device device = parse_device(config.get_string("training.device"));
+  const torch::Device device = dist->device();
   const torch::ScalarType dtype = parse_dtype(config.get_string("model.dtype"));
-  configure_threads(static_cast<int>(config.get_int("training.threads")));
+  configure_threads(dist->threads(static_cast<int>(config.get_int("training.threads"))));
   torch::manual_seed(seed);
 
   // ---- setup: model, adapter, rewards, data --------------------------------------------------
@@ -311,6 +329,7 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
   const std::vector<rl::PromptRow> prompts =
       load_prompts(config.get_string("data.train"), loaded.chat, tokenizer, config.get_int("data.max_prompt_len"));
   const bool shuffle = config.get_bool("data.shuffle");
+  dist->check_same(static_cast<int64_t>(prompts.size()), "the number of prompts (" + config.get_string("data.train") + ")");
 
   rl::RolloutOptions rollout_options;
   rollout_options.num_generations = G;
@@ -352,22 +371,26 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
 
   TrainState state;
   state.seed = seed;
+  state.world_size = dist->world_size();
   if (resume_from) {
     copy_adapter_weights(model, *resume_from + "/adapter");
     torch::load(*optimizer, *resume_from + "/optimizer.pt");
     state = load_checkpoint_state(*resume_from);
+    check_resume_world_size(state, dist->world_size(), *resume_from);
+    dist->check_same(state.step, "the checkpoint step to resume from (every rank must see the same run folder)");
     if (state.seed != seed) log::warn("resume: run.seed differs from the checkpoint's; data order and samples will too");
     log::info("resuming from " + *resume_from + " (step " + std::to_string(state.step) + ")");
   }
+  dist->broadcast_parameters(trainable, "initial adapter weights");  // identical starts, whatever each rank loaded
   int64_t trainable_count = 0;
   for (const auto& p : trainable) trainable_count += p.numel();
   log::info("grpo: " + std::to_string(prompts.size()) + " prompts, " + std::to_string(max_steps) + " steps of " +
-            std::to_string(prompts_per_step) + " prompts x " + std::to_string(G) + " completions, mu " +
+            std::to_string(prompts_per_step * dist->world_size()) + " prompts x " + std::to_string(G) + " completions, mu " +
             std::to_string(mu) + ", " + std::to_string(trainable_count) + " trainable parameters, run folder " + run_dir);
 
   // ---- loop ----------------------------------------------------------------------------------
   StopSignals stop_signals;
-  const bool tty = !options.quiet && ::isatty(STDERR_FILENO);
+  const bool tty = !quiet && ::isatty(STDERR_FILENO);
   const int64_t log_every = config.get_int("log.every");
   const int64_t rollouts_every = config.get_int("log.rollouts_every");
   const int64_t checkpoint_every = config.get_int("checkpoint.every");
@@ -377,18 +400,23 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
   bool warned_truncation = false;
 
   const auto save_state_checkpoint = [&] {
-    save_checkpoint(run_dir, state, keep, [&](const std::string& dir) {
-      save_adapter(dir + "/adapter");
-      torch::save(*optimizer, dir + "/optimizer.pt");
-    });
+    if (main_rank)
+      save_checkpoint(run_dir, state, keep, [&](const std::string& dir) {
+        save_adapter(dir + "/adapter");
+        torch::save(*optimizer, dir + "/optimizer.pt");
+      });
+    dist->barrier("checkpoint of step " + std::to_string(state.step));
   };
 
   while (state.step < max_steps) {
     const auto step_start = std::chrono::steady_clock::now();
-    // Prompts of this step: the data cursor counts prompts, wrapping into reshuffled epochs.
+    const std::string step_name = "step " + std::to_string(state.step + 1);
+    seed_rank_stream(*dist, seed, state.step);
+    // Prompts of this step over all ranks: the data cursor counts prompts, wrapping into
+    // reshuffled epochs; this rank generates its contiguous share of the groups.
     std::vector<rl::PromptRow> step_prompts;
     std::vector<int64_t> step_rows;
-    while (static_cast<int64_t>(step_prompts.size()) < prompts_per_step) {
+    while (static_cast<int64_t>(step_prompts.size()) < prompts_per_step * dist->world_size()) {
       if (state.batch_in_epoch >= static_cast<int64_t>(order.size())) {
         ++state.epoch;
         state.batch_in_epoch = 0;
@@ -401,9 +429,17 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
     // Rollout: G completions per prompt, rewards, advantages (generation's KV cache is gone
     // when collect_rollout returns).
     model->eval();
-    rollout_options.seed = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(state.step) + 0x5eed));
-    rl::Rollout rollout = rl::collect_rollout(model, tokenizer, step_prompts, rewards, rollout_options);
+    const int64_t first_group = dist->rank() * prompts_per_step;
+    const std::vector<rl::PromptRow> my_prompts(step_prompts.begin() + first_group,
+                                                step_prompts.begin() + first_group + prompts_per_step);
+    rollout_options.seed = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(state.step) + 0x5eed)) + first_group;
+    rl::Rollout rollout = rl::collect_rollout(model, tokenizer, my_prompts, rewards, rollout_options);
     const int64_t N = rollout.size();
+    // The whole step's rollout (every rank's groups): advantages, metrics, rollouts.jsonl.
+    const rl::Rollout step_rollout =
+        rl::gather_rollout(*dist, rollout, step_prompts, rollout_options, step_name + " rollouts");
+    rollout.advantages.values.assign(step_rollout.advantages.values.begin() + first_group * G,
+                                     step_rollout.advantages.values.begin() + first_group * G + N);
     auto advantages = torch::tensor(rollout.advantages.values, torch::kFloat64).to(torch::kFloat32);
 
     // Old log-probs (μ > 1: the rollout policy's, fixed across the μ updates) and the
@@ -425,19 +461,20 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
     std::vector<rl::PackedSequences> packed;
     std::vector<torch::Tensor> masks;
     rl::LossTotals totals;
-    totals.sequences = N;
+    totals.sequences = step_rollout.size();
     for (int64_t begin = 0; begin < N; begin += micro_batch) {
       const int64_t n = std::min(micro_batch, N - begin);
       packed.push_back(rollout.pack(begin, n, device));
       masks.push_back(rollout.loss_mask(packed.back(), begin, rollout_options.mask_truncated_completions));
       totals.active_tokens += masks.back().sum().item<double>();
     }
+    totals.active_tokens = dist->all_reduce({totals.active_tokens}, ReduceOp::Sum, step_name + " active tokens")[0];
     model->train();
     json iterations = json::array();
     double loss_sum = 0, kl_sum = 0, low = 0, high = 0, ratio = 0, tokens = 0, entropy_sum = 0, grad_norm = 0, lr = 0;
     for (int64_t it = 0; it < mu; ++it) {
       optimizer->zero_grad();
-      double it_loss = 0, it_ratio = 0, it_tokens = 0;
+      double it_loss = 0, it_ratio = 0, it_tokens = 0, it_kl = 0, it_low = 0, it_high = 0, it_entropy = 0;
       for (size_t b = 0; b < packed.size(); ++b) {
         const int64_t begin = static_cast<int64_t>(b) * micro_batch;
         const int64_t n = packed[b].input_ids.size(0);
@@ -449,12 +486,16 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
         it_loss += out.loss.item<double>();
         it_ratio += out.ratio_sum;
         it_tokens += out.token_count;
-        kl_sum += out.kl_sum;
-        low += out.low_clip_sum;
-        high += out.high_clip_sum;
-        tokens += out.token_count;
-        entropy_sum += (lp.entropy * masks[b]).sum().item<double>();
+        it_kl += out.kl_sum;
+        it_low += out.low_clip_sum;
+        it_high += out.high_clip_sum;
+        it_entropy += (lp.entropy * masks[b]).sum().item<double>();
       }
+      dist->all_reduce_gradients(trainable, step_name + " gradients");
+      const auto sums = dist->all_reduce({it_loss, it_ratio, it_tokens, it_kl, it_low, it_high, it_entropy},
+                                         ReduceOp::Sum, step_name + " loss");
+      it_loss = sums[0], it_ratio = sums[1], it_tokens = sums[2];
+      kl_sum += sums[3], low += sums[4], high += sums[5], entropy_sum += sums[6], tokens += it_tokens;
       grad_norm = clip_grad_norm(trainable, config.get_float("training.max_grad_norm"));
       lr = schedule.at(state.step * mu + it);
       set_learning_rate(*optimizer, lr);
@@ -465,10 +506,15 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
     }
     const double policy_seconds = seconds_since(t0);
     ++state.step;
-    state.tokens_seen += rollout.generated_tokens;
+    state.tokens_seen += step_rollout.generated_tokens;
+    // The slowest rank's times and memory, and whether any rank was asked to stop (they stop together).
+    const int signal = g_stop_signal.load();
+    const auto slowest = dist->all_reduce({old_seconds, reference_seconds, policy_seconds, peak_memory_mb(),
+                                           signal != 0 ? 1.0 : 0.0},
+                                          ReduceOp::Max, step_name + " times");
 
-    // ---- metrics, rollouts.jsonl, progress ----
-    json m = rollout.metrics();
+    // ---- metrics, rollouts.jsonl, progress (rank 0) ----
+    json m = step_rollout.metrics();
     const double step_seconds = seconds_since(step_start);
     m["step"] = state.step;
     m["epoch"] = state.epoch;
@@ -483,48 +529,48 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
     m["ratio_mean"] = ratio / std::max(tokens, 1.0);
     m["iterations"] = iterations;
     m["reference_passes"] = ref_logp.empty() ? 0 : 1;
-    m["tokens_per_s"] = static_cast<double>(rollout.generated_tokens) / std::max(step_seconds, 1e-9);
-    m["memory_mb"] = peak_memory_mb();
-    m["time/generation_s"] = rollout.generation_seconds;
-    m["time/rewards_s"] = rollout.reward_seconds;
-    m["time/old_logprobs_s"] = old_seconds;
-    m["time/reference_s"] = reference_seconds;
-    m["time/policy_s"] = policy_seconds;
+    m["tokens_per_s"] = static_cast<double>(step_rollout.generated_tokens) / std::max(step_seconds, 1e-9);
+    m["memory_mb"] = slowest[3];
+    m["time/generation_s"] = step_rollout.generation_seconds;
+    m["time/rewards_s"] = step_rollout.reward_seconds;
+    m["time/old_logprobs_s"] = slowest[0];
+    m["time/reference_s"] = slowest[1];
+    m["time/policy_s"] = slowest[2];
     m["time/step_s"] = step_seconds;
     result.step_metrics.push_back(m);
-    if (state.step % log_every == 0 || state.step == max_steps) append_jsonl(metrics_path, m);
-    if (rollouts_every > 0 && state.step % rollouts_every == 0) {
-      for (int64_t i = 0; i < N; ++i) {
+    if (main_rank && (state.step % log_every == 0 || state.step == max_steps)) append_jsonl(metrics_path, m);
+    if (main_rank && rollouts_every > 0 && state.step % rollouts_every == 0) {
+      for (int64_t i = 0; i < step_rollout.size(); ++i) {
         const json& row = step_prompts[i / G].row;
-        json r{{"step", state.step}, {"group", i / G}, {"completion", rollout.completions[i]},
-               {"finish_reason", rollout.finish_reasons[i]}, {"reward", rollout.rewards[i]},
-               {"advantage", rollout.advantages.values[i]}};
+        json r{{"step", state.step}, {"group", i / G}, {"completion", step_rollout.completions[i]},
+               {"finish_reason", step_rollout.finish_reasons[i]}, {"reward", step_rollout.rewards[i]},
+               {"advantage", step_rollout.advantages.values[i]}};
         if (row.contains("id")) r["id"] = row["id"];
         r["prompt"] = row["prompt"].back().value("content", "");
         json per = json::object();
-        for (size_t k = 0; k < rollout.reward_names.size(); ++k) per[rollout.reward_names[k]] = rollout.per_reward[k][i];
+        for (size_t k = 0; k < step_rollout.reward_names.size(); ++k)
+          per[step_rollout.reward_names[k]] = step_rollout.per_reward[k][i];
         r["rewards"] = per;
         append_jsonl(rollouts_path, r);
       }
     }
     const double clipped = m["completions/clipped_ratio"].get<double>();
-    if (clipped >= 0.9 && !warned_truncation) {
+    if (main_rank && clipped >= 0.9 && !warned_truncation) {
       log::warn("step " + std::to_string(state.step) + ": " + std::to_string(static_cast<int>(clipped * 100)) +
                 "% of completions hit grpo.max_completion_length; raise it or expect truncated answers");
       warned_truncation = true;
     }
-    if (!options.quiet) {
+    if (!quiet) {
       char line[256];
       std::snprintf(line, sizeof line, "step %ld/%ld  reward %.3f (std %.3f)  loss %.4f  kl %.4f  len %.0f  gen %.1fs  policy %.1fs",
                     static_cast<long>(state.step), static_cast<long>(max_steps), m["reward"].get<double>(),
                     m["reward_std"].get<double>(), m["loss"].get<double>(), m["kl"].get<double>(),
-                    m["completions/mean_length"].get<double>(), rollout.generation_seconds, policy_seconds);
+                    m["completions/mean_length"].get<double>(), step_rollout.generation_seconds, slowest[2]);
       if (tty) std::fprintf(stderr, "\r\033[K%s%s", line, state.step == max_steps ? "\n" : "");
       else std::fprintf(stderr, "%s\n", line);
     }
 
-    const int signal = g_stop_signal.load();
-    const bool stop = signal != 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps);
+    const bool stop = slowest[4] > 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps);
     if (stop && state.step < max_steps) {
       if (tty) std::fprintf(stderr, "\n");
       save_state_checkpoint();
@@ -532,6 +578,7 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
       result.interrupted = true;
       result.signal = signal;
       result.steps = state.step;
+      dist->shutdown();
       return result;
     }
     if (checkpoint_every > 0 && state.step % checkpoint_every == 0 && state.step < max_steps) save_state_checkpoint();
@@ -540,10 +587,13 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
   // ---- save ----------------------------------------------------------------------------------
   save_state_checkpoint();
   const std::string final_dir = run_dir + "/adapter";
-  const std::string tmp = run_dir + "/.tmp-adapter-" + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  save_adapter(tmp);
-  replace_directory_atomic(tmp, final_dir);
+  if (main_rank) {
+    const std::string tmp = run_dir + "/.tmp-adapter-" + std::to_string(::getpid());
+    fs::remove_all(tmp);
+    save_adapter(tmp);
+    replace_directory_atomic(tmp, final_dir);
+  }
+  dist->shutdown();
   log::info("grpo: done, " + std::to_string(state.step) + " steps; adapter in " + final_dir);
   result.steps = state.step;
   return result;

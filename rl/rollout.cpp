@@ -71,6 +71,39 @@ Rollout collect_rollout(CausalLM& model, const Tokenizer& tokenizer, const std::
   return out;
 }
 
+Rollout gather_rollout(Distributed& dist, const Rollout& local, const std::vector<PromptRow>& step_prompts,
+                       const RolloutOptions& options, const std::string& what) {
+  if (!dist.active()) return local;
+  const json mine{{"completion_ids", local.completion_ids}, {"completions", local.completions},
+                  {"finish_reasons", local.finish_reasons}, {"rewards", local.rewards},
+                  {"per_reward", local.per_reward}, {"generation_seconds", local.generation_seconds},
+                  {"reward_seconds", local.reward_seconds}, {"generated_tokens", local.generated_tokens}};
+  Rollout all;
+  all.reward_names = local.reward_names;
+  all.per_reward.assign(local.reward_names.size(), {});
+  for (const std::string& bytes : dist.all_gather_bytes(mine.dump(), what)) {
+    const json part = json::parse(bytes);
+    const auto append = [](auto& to, const json& from) {
+      for (const auto& v : from) to.push_back(v.get<typename std::decay_t<decltype(to)>::value_type>());
+    };
+    append(all.completion_ids, part["completion_ids"]);
+    append(all.completions, part["completions"]);
+    append(all.finish_reasons, part["finish_reasons"]);
+    append(all.rewards, part["rewards"]);
+    for (size_t k = 0; k < all.per_reward.size(); ++k) append(all.per_reward[k], part["per_reward"][k]);
+    all.generation_seconds = std::max(all.generation_seconds, part["generation_seconds"].get<double>());
+    all.reward_seconds = std::max(all.reward_seconds, part["reward_seconds"].get<double>());
+    all.generated_tokens += part["generated_tokens"].get<int64_t>();
+  }
+  const int64_t G = options.num_generations;
+  if (all.size() != static_cast<int64_t>(step_prompts.size()) * G)
+    fail(what + ": gathered " + std::to_string(all.size()) + " completions for " + std::to_string(step_prompts.size()) +
+         " prompts x " + std::to_string(G));
+  for (int64_t i = 0; i < all.size(); ++i) all.prompt_ids.push_back(step_prompts[i / G].prompt_ids);
+  all.advantages = group_advantages(all.rewards, G, options.scale_rewards);
+  return all;
+}
+
 PackedSequences Rollout::pack(int64_t begin, int64_t n, torch::Device device) const {
   std::vector<std::vector<int32_t>> p(prompt_ids.begin() + begin, prompt_ids.begin() + begin + n);
   std::vector<std::vector<int32_t>> c(completion_ids.begin() + begin, completion_ids.begin() + begin + n);

@@ -18,6 +18,7 @@
 #include "rl/advantages.h"
 #include "rl/rewards.h"
 #include "rl/token_logprobs.h"
+#include "train/distributed.h"
 
 namespace lathe::rl {
 
@@ -66,6 +67,14 @@ struct Rollout {
 
 Rollout collect_rollout(CausalLM& model, const Tokenizer& tokenizer, const std::vector<PromptRow>& prompts,
                         std::vector<WeightedReward>& rewards, const RolloutOptions& options);
+
+// The whole step's rollout from every rank's share, on every rank: rank r generated the groups
+// [r·B, (r+1)·B) of `step_prompts` (all ranks' prompts, in order). Advantages are computed over
+// the gathered rewards, as TRL gathers them before normalising (scale_rewards=batch then spans
+// every rank); times are the slowest rank's, generated tokens the sum. A group of one returns
+// `local` unchanged.
+Rollout gather_rollout(Distributed& dist, const Rollout& local, const std::vector<PromptRow>& step_prompts,
+                       const RolloutOptions& options, const std::string& what);
 
 // Per-token log-probs of every completion [N, T_max] (no gradient), computed in micro-batches
 // of `micro_batch` sequences: the rollout policy's (old) or, inside AdaptersDisabled, the

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake g++ make pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU)
+  libgloo-dev             # headers of the Gloo LibTorch links: c10d's ProcessGroupGloo (data-parallel sft/grpo)
   libopenblas0-pthread    # not optional: the reference BLAS is ~50x slower for fp32 matmul
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
   libsqlite3-dev libcpp-httplib-dev googletest libgtest-dev

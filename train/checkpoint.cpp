@@ -17,7 +17,7 @@ nlohmann::json TrainState::to_json() const {
   return {{"format", "lathe-sft-checkpoint"}, {"version", kCheckpointVersion}, {"step", step},
           {"epoch", epoch}, {"batch_in_epoch", batch_in_epoch}, {"tokens_seen", tokens_seen},
           {"best_eval_loss", has_best ? nlohmann::json(best_eval_loss) : nlohmann::json(nullptr)},
-          {"seed", seed}};
+          {"seed", seed}, {"world_size", world_size}};
 }
 
 TrainState TrainState::from_json(const nlohmann::json& j, const std::string& source) {
@@ -34,6 +34,7 @@ TrainState TrainState::from_json(const nlohmann::json& j, const std::string& sou
     s.has_best = !j.at("best_eval_loss").is_null();
     if (s.has_best) s.best_eval_loss = j.at("best_eval_loss");
     s.seed = j.at("seed");
+    s.world_size = j.value("world_size", int64_t{1});  // absent before data-parallel runs: one process
     return s;
   } catch (const nlohmann::json::exception& e) {
     fail(source + ": " + e.what());
@@ -103,6 +104,13 @@ TrainState load_checkpoint_state(const std::string& dir) {
   TrainState state = TrainState::from_json(j, path);
   load_rng_state(dir + "/rng.pt");
   return state;
+}
+
+void check_resume_world_size(const TrainState& state, int64_t world_size, const std::string& dir) {
+  if (state.world_size == world_size) return;
+  fail(dir + " was written by a run of " + std::to_string(state.world_size) + " process(es), this one has " +
+       std::to_string(world_size) + ": resume it with " + std::to_string(state.world_size) +
+       " (the data order and each rank's share of a batch depend on it), or start a new run");
 }
 
 void save_rng_state(const std::string& path) {

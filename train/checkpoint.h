@@ -29,6 +29,7 @@ struct TrainState {
   double best_eval_loss = 0;   // meaningful when has_best
   bool has_best = false;
   uint64_t seed = 0;
+  int64_t world_size = 1;      // processes of the run that wrote it (data order and shares depend on it)
   nlohmann::json to_json() const;
   static TrainState from_json(const nlohmann::json& j, const std::string& source);
 };
@@ -44,6 +45,9 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 
 // Reads DIR/state.json (version checked) and restores the global RNG from DIR/rng.pt.
 TrainState load_checkpoint_state(const std::string& dir);
+
+// A lathe::Error unless the checkpoint in `dir` was written by a run of `world_size` processes.
+void check_resume_world_size(const TrainState& state, int64_t world_size, const std::string& dir);
 
 // The default CPU generator's state (dropout, random init), saved and restored exactly.
 void save_rng_state(const std::string& path);

@@ -16,6 +16,11 @@
 //   enable_input_require_grads is never needed.
 // * SIGINT/SIGTERM finish the current step, save a checkpoint and stop; the CLI then exits
 //   with 128 + signal.
+// * Data-parallel (torchrun's environment, train/distributed.h): training.batch_size is per
+//   process; every rank plans the same global batches of batch_size × world_size rows and takes
+//   its slice of each, and the loss is divided by the step's scored tokens over all ranks, so N
+//   processes × batch b train exactly as one process × batch N·b. Only rank 0 writes the run
+//   folder; the others wait at a barrier after each checkpoint.
 #include "train/sft.h"
 
 #include <unistd.h>
@@ -38,6 +43,7 @@
 #include "model/model_init.h"
 #include "model/model_io.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/lm_loss.h"
 #include "train/optimizer.h"
 #include "train/sft_adapter.h"
@@ -112,6 +118,7 @@ const ConfigSchema& sft_config_schema() {
         .add_int("checkpoint.every", 0, "Save a checkpoint every N steps (0 = only at the end or on a signal).", 0)
         .add_int("checkpoint.keep", 2, "Newest checkpoints kept.", 1)
         .add_int("log.every", 1, "Write a metrics line every N steps.", 1);
+    add_distributed_config_keys(s);
     return s;
   }();
   return schema;
@@ -170,21 +177,25 @@ LmLoss batch_loss(CausalLM& model, const SftBatch& batch, bool autocast, bool co
   return causal_lm_loss(model, batch.input_ids, batch.attention_mask, batch.labels, count_correct);
 }
 
+// Each rank scores every world_size-th batch; the sums are reduced over the ranks.
 EvalResult evaluate(CausalLM& model, const std::vector<SftRow>& rows, int64_t batch_size, int32_t pad_id,
-                    bool autocast) {
+                    bool autocast, Distributed& dist) {
   torch::NoGradGuard no_grad;
   model->eval();
   double loss = 0;
   int64_t tokens = 0, correct = 0;
-  for (const auto& indices : plan_epoch(rows, batch_size, 0, 0, false)) {
-    SftBatch batch = collate(rows, indices, pad_id);
+  const auto batches = plan_epoch(rows, batch_size, 0, 0, false);
+  for (size_t i = dist.rank(); i < batches.size(); i += dist.world_size()) {
+    SftBatch batch = collate(rows, batches[i], pad_id);
     LmLoss l = batch_loss(model, batch, autocast, /*count_correct=*/true);
     loss += l.loss_sum.item<double>();
     tokens += l.tokens;
     correct += l.correct;
   }
   model->train();
-  return {loss / std::max<int64_t>(tokens, 1), static_cast<double>(correct) / std::max<int64_t>(tokens, 1)};
+  const auto sums = dist.all_reduce({loss, static_cast<double>(tokens), static_cast<double>(correct)},
+                                    ReduceOp::Sum, "evaluation");
+  return {sums[0] / std::max(sums[1], 1.0), sums[2] / std::max(sums[1], 1.0)};
 }
 
 bool file_exists(const std::string& path) { return fs::is_regular_file(path); }
@@ -277,10 +288,16 @@ void validate_sft_config(const Config& config) {
 
 }  // namespace
 
-SftResult run_sft(const Config& config, const SftRunOptions& options) {
+SftResult run_sft(const Config& config, const SftRunOptions& requested) {
   validate_sft_config(config);
   // ---- setup: run folder --------------------------------------------------------------------
   SftResult result;
+  // torchrun's environment, or a group of one (then every collective below is the identity).
+  std::unique_ptr<Distributed> dist = init_distributed(config);
+  const bool main_rank = dist->is_main();
+  SftRunOptions options = requested;
+  options.quiet = options.quiet || !main_rank;
+  if (!main_rank) log::set_level(log::Level::Warn);  // progress and notes come from rank 0
   std::string run_dir = options.run_dir;
   if (run_dir.empty()) run_dir = config.get_string("run.dir");
   if (run_dir.empty()) run_dir = "runs/" + config.get_string("run.name");
@@ -290,7 +307,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   if (options.resume) {
     resume_from = latest_checkpoint(run_dir);
     if (!resume_from) fail("--resume: no checkpoint in " + run_dir + "/checkpoints (start without --resume)");
-    if (fs::exists(run_dir + "/config.yaml")) {
+    if (main_rank && fs::exists(run_dir + "/config.yaml")) {
       const Config saved = load_config(config.schema(), run_dir + "/config.yaml", {});
       for (const auto& key : saved.differences(config))
         log::warn("resume: " + key + " differs from the run's config.yaml (using the new value)");
@@ -298,16 +315,18 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   } else if (latest_checkpoint(run_dir)) {
     fail(run_dir + " already holds checkpoints: pass --resume to continue it, or choose another run.dir");
   }
-  fs::create_directories(run_dir);
-  write_file_atomic(run_dir + "/config.yaml", config.to_yaml());
   const std::string metrics_path = run_dir + "/metrics.jsonl";
-  if (!options.resume) std::ofstream(metrics_path, std::ios::trunc);
+  if (main_rank) {
+    fs::create_directories(run_dir);
+    write_file_atomic(run_dir + "/config.yaml", config.to_yaml());
+    if (!options.resume) std::ofstream(metrics_path, std::ios::trunc);
+  }
 
-  const torch::Device device = parse_device(config.get_string("training.device"));
+  const torch::Device device = dist->device();
   const torch::ScalarType dtype = parse_dtype(config.get_string("model.dtype"));
   const bool use_lora = config.get_bool("lora.enabled");
   const bool autocast = config.get_string("training.autocast") == "bf16";
-  configure_threads(static_cast<int>(config.get_int("training.threads")));
+  configure_threads(dist->threads(static_cast<int>(config.get_int("training.threads"))));
   torch::manual_seed(seed);
 
   // ---- setup: tokenizer and model ------------------------------------------------------------
@@ -329,15 +348,15 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     // never change), and seeded random weights.
     tokenizer_dir = run_dir + "/tokenizer";
     const std::string given = config.get_string("tokenizer.path");
-    if (!given.empty() && !fs::exists(tokenizer_dir)) {
-      if (!fs::exists(given + "/tokenizer.model") && !fs::exists(given + "/tokenizer.json"))
-        fail("tokenizer.path: " + given + " holds neither tokenizer.model nor tokenizer.json");
+    if (!given.empty() && !fs::exists(given + "/tokenizer.model") && !fs::exists(given + "/tokenizer.json"))
+      fail("tokenizer.path: " + given + " holds neither tokenizer.model nor tokenizer.json");
+    if (main_rank && !given.empty() && !fs::exists(tokenizer_dir)) {
       const std::string tmp = run_dir + "/.tmp-tokenizer-" + std::to_string(::getpid());
       fs::remove_all(tmp);
       fs::create_directories(tmp);
       copy_tokenizer_files(given, tmp);
       replace_directory_atomic(tmp, tokenizer_dir);
-    } else if (given.empty() && !fs::exists(tokenizer_dir + "/tokenizer.json")) {
+    } else if (main_rank && given.empty() && !fs::exists(tokenizer_dir + "/tokenizer.json")) {
       BpeTrainOptions bpe;
       bpe.num_merges = static_cast<int>(config.get_int("tokenizer.num_merges"));
       ChatTemplate plain;
@@ -347,6 +366,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
       fs::create_directories(tokenizer_dir);
       save_bpe_model(spec, tokenizer_dir);
     }
+    dist->barrier("tokenizer written");  // the other ranks read rank 0's
     tokenizer = load_tokenizer(tokenizer_dir);
     chat = load_chat_template(tokenizer_dir, tokenizer->eos_text(), tokenizer->bos_text(), template_name);
     ModelConfig mc = random_model_shape(config);
@@ -390,6 +410,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
               " training rows were truncated to data.max_seq_len=" + std::to_string(data_options.max_seq_len));
   std::vector<SftRow> rows = config.get_bool("data.packing") ? pack_rows(train_data.rows, data_options.max_seq_len)
                                                              : train_data.rows;
+  dist->check_same(static_cast<int64_t>(rows.size()), "the number of training rows (" + config.get_string("data.train") + ")");
   std::vector<SftRow> validation_rows;
   if (!config.get_string("data.validation").empty())
     validation_rows = load_sft_dataset(config.get_string("data.validation"), *tokenizer, chat, data_options).rows;
@@ -397,7 +418,8 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   const int64_t batch_size = config.get_int("training.batch_size");
   const int64_t grad_accum = config.get_int("training.grad_accum");
   const bool shuffle = config.get_bool("data.shuffle");
-  const int64_t batches_per_epoch = (static_cast<int64_t>(rows.size()) + batch_size - 1) / batch_size;
+  const int64_t global_batch = batch_size * dist->world_size();  // rows per micro-batch over all ranks
+  const int64_t batches_per_epoch = (static_cast<int64_t>(rows.size()) + global_batch - 1) / global_batch;
   const int64_t total_steps = config.get_int("training.max_steps") > 0
                                   ? config.get_int("training.max_steps")
                                   : config.get_int("training.epochs") * ((batches_per_epoch + grad_accum - 1) / grad_accum);
@@ -430,6 +452,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
 
   TrainState state;
   state.seed = seed;
+  state.world_size = dist->world_size();
   if (resume_from) {
     // Weights, optimizer moments, schedule position, data cursor and RNG: everything the next
     // step depends on, so the continued run repeats the uninterrupted one exactly.
@@ -437,9 +460,12 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     else load_weights(model, *resume_from + "/model");
     torch::load(*optimizer, *resume_from + "/optimizer.pt");
     state = load_checkpoint_state(*resume_from);
+    check_resume_world_size(state, dist->world_size(), *resume_from);
+    dist->check_same(state.step, "the checkpoint step to resume from (every rank must see the same run folder)");
     if (state.seed != seed) log::warn("resume: run.seed differs from the checkpoint's; the data order will too");
     log::info("resuming from " + *resume_from + " (step " + std::to_string(state.step) + ")");
   }
+  dist->broadcast_parameters(trainable, "initial weights");  // identical starts, whatever each rank loaded
 
   log::info("sft: " + std::to_string(train_data.rows.size()) + " rows (" + std::to_string(train_data.target_tokens) +
             " target tokens), " + std::to_string(total_steps) + " steps, " + std::to_string(trainable_count) +
@@ -455,19 +481,22 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   const auto start_time = std::chrono::steady_clock::now();
   const int64_t start_step = state.step;
   result.first_step = state.step + 1;
-  auto plan = plan_epoch(rows, batch_size, seed, state.epoch, shuffle);
+  auto plan = plan_epoch(rows, global_batch, seed, state.epoch, shuffle);
 
   const auto save_state_checkpoint = [&] {
-    save_checkpoint(run_dir, state, keep, [&](const std::string& dir) {
-      save_weights(dir + "/" + weights_name);
-      torch::save(*optimizer, dir + "/optimizer.pt");
-    });
+    if (main_rank)
+      save_checkpoint(run_dir, state, keep, [&](const std::string& dir) {
+        save_weights(dir + "/" + weights_name);
+        torch::save(*optimizer, dir + "/optimizer.pt");
+      });
+    dist->barrier("checkpoint of step " + std::to_string(state.step));
   };
   const auto run_eval = [&] {
     if (validation_rows.empty()) return;
-    EvalResult e = evaluate(model, validation_rows, config.get_int("eval.batch_size"), pad_id, autocast);
+    EvalResult e = evaluate(model, validation_rows, config.get_int("eval.batch_size"), pad_id, autocast, *dist);
     result.eval_loss = e.loss;
     result.eval_accuracy = e.accuracy;
+    if (!main_rank) return;
     append_jsonl(metrics_path, {{"step", state.step}, {"eval_loss", e.loss}, {"eval_token_accuracy", e.accuracy}});
     progress.break_line();
     if (!options.quiet)
@@ -485,32 +514,47 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
 
   while (state.step < total_steps) {
     const auto step_start = std::chrono::steady_clock::now();
+    const std::string step_name = "step " + std::to_string(state.step + 1);
+    seed_rank_stream(*dist, seed, state.step);
     std::vector<SftBatch> micro;
     for (int64_t i = 0; i < grad_accum; ++i) {
       if (state.batch_in_epoch >= static_cast<int64_t>(plan.size())) {
         ++state.epoch;
         state.batch_in_epoch = 0;
-        plan = plan_epoch(rows, batch_size, seed, state.epoch, shuffle);
+        plan = plan_epoch(rows, global_batch, seed, state.epoch, shuffle);
       }
-      micro.push_back(collate(rows, plan[state.batch_in_epoch++], pad_id));
+      const std::vector<int64_t>& global = plan[state.batch_in_epoch++];
+      const auto [begin, end] = shard_range(static_cast<int64_t>(global.size()), dist->rank(), dist->world_size());
+      micro.push_back(collate(rows, std::vector<int64_t>(global.begin() + begin, global.begin() + end), pad_id));
     }
     int64_t step_targets = 0, step_tokens = 0;
     for (const auto& b : micro) step_targets += b.target_tokens, step_tokens += b.tokens;
+    // Over every rank: the loss is normalised by the global batch's scored tokens.
+    const auto counts = dist->all_reduce({static_cast<double>(step_targets), static_cast<double>(step_tokens)},
+                                         ReduceOp::Sum, step_name + " token counts");
+    step_targets = static_cast<int64_t>(counts[0]);
+    step_tokens = static_cast<int64_t>(counts[1]);
 
     optimizer->zero_grad();
     double step_loss = 0;
     for (const auto& b : micro) {
+      if (b.input_ids.size(0) == 0) continue;  // this rank's share of a short last batch is empty
       LmLoss l = batch_loss(model, b, autocast, /*count_correct=*/false);
       auto loss = l.loss_sum / static_cast<double>(step_targets);
       loss.backward();
       step_loss += loss.item<double>();
     }
+    dist->all_reduce_gradients(trainable, step_name + " gradients");
     const double grad_norm = clip_grad_norm(trainable, config.get_float("training.max_grad_norm"));
     const double lr = schedule.at(state.step);
     set_learning_rate(*optimizer, lr);
     optimizer->step();
     ++state.step;
     state.tokens_seen += step_tokens;
+    // The step's loss over all ranks, and whether any rank was asked to stop (they stop together).
+    const int signal = g_stop_signal.load();
+    const auto sums = dist->all_reduce({step_loss, signal != 0 ? 1.0 : 0.0}, ReduceOp::Sum, step_name + " loss");
+    step_loss = sums[0];
     result.losses.push_back(step_loss);
 
     const auto now = std::chrono::steady_clock::now();
@@ -519,7 +563,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     const double eta = elapsed / static_cast<double>(state.step - start_step) * static_cast<double>(total_steps - state.step);
     const double tokens_per_s = step_tokens / std::max(step_s, 1e-9);
     const bool log_step = state.step % log_every == 0 || state.step == total_steps;
-    if (log_step)
+    if (main_rank && log_step)
       append_jsonl(metrics_path, {{"step", state.step}, {"epoch", state.epoch}, {"loss", step_loss}, {"lr", lr},
                                   {"grad_norm", grad_norm}, {"tokens", step_tokens}, {"target_tokens", step_targets},
                                   {"tokens_per_s", tokens_per_s}, {"memory_mb", resident_memory_mb()},
@@ -527,10 +571,9 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
     char fields[160];
     std::snprintf(fields, sizeof fields, "loss %.4f  lr %.2e  grad_norm %.3f  %.0f tok/s", step_loss, lr, grad_norm,
                   tokens_per_s);
-    progress.update(state.step, fields, eta, log_step);
+    progress.update(state.step, fields, eta, log_step);  // quiet on ranks other than 0
     if (eval_every > 0 && state.step % eval_every == 0 && state.step < total_steps) run_eval();
-    const int signal = g_stop_signal.load();
-    const bool stop = signal != 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps);
+    const bool stop = sums[1] > 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps);
     if (stop && state.step < total_steps) {
       progress.break_line();
       save_state_checkpoint();
@@ -538,6 +581,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
       result.interrupted = true;
       result.signal = signal;
       result.steps = state.step;
+      dist->shutdown();
       return result;
     }
     if (checkpoint_every > 0 && state.step % checkpoint_every == 0 && state.step < total_steps)
@@ -548,10 +592,13 @@ SftResult run_sft(const Config& config, const SftRunOptions& options) {
   run_eval();
   save_state_checkpoint();
   const std::string final_dir = run_dir + "/" + weights_name;
-  const std::string tmp = run_dir + "/.tmp-" + weights_name + "-" + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  save_weights(tmp);
-  replace_directory_atomic(tmp, final_dir);
+  if (main_rank) {
+    const std::string tmp = run_dir + "/.tmp-" + weights_name + "-" + std::to_string(::getpid());
+    fs::remove_all(tmp);
+    save_weights(tmp);
+    replace_directory_atomic(tmp, final_dir);
+  }
+  dist->shutdown();
   log::info("sft: done, " + std::to_string(state.step) + " steps; " + (use_lora ? "adapter" : "model") + " in " +
             final_dir);
   if (use_lora && !config.get_string_list("lora.modules_to_save").empty())

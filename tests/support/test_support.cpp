@@ -2,9 +2,19 @@
 
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <random>
+
+#include "model/safetensors.h"
 
 namespace lathe::testing {
 namespace fs = std::filesystem;
@@ -15,6 +25,55 @@ std::optional<std::string> fixture_path(const std::string& relative) {
   const fs::path p = root / relative;
   if (fs::exists(p)) return p.string();
   return std::nullopt;
+}
+
+std::string lathe_binary() {
+  if (const char* override_path = std::getenv("LATHE_BINARY")) return override_path;
+  // build/tests/<folder>/<test binary> -> build/cli/lathe
+  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path().parent_path() / "cli" / "lathe").string();
+}
+
+CommandResult run_shell(const std::string& command) {
+  CommandResult result;
+  const auto start = std::chrono::steady_clock::now();
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> chunk;
+  size_t n;
+  while ((n = std::fread(chunk.data(), 1, chunk.size(), pipe)) > 0) result.output.append(chunk.data(), n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+double max_abs_difference(const std::string& safetensors_a, const std::string& safetensors_b) {
+  const SafetensorsFile a(safetensors_a), b(safetensors_b);
+  if (a.names() != b.names()) {
+    ADD_FAILURE() << safetensors_a << " and " << safetensors_b << " hold different tensors";
+    return std::numeric_limits<double>::infinity();
+  }
+  double worst = 0;
+  for (const auto& name : a.names()) {
+    const auto x = a.load(name).to(torch::kFloat64), y = b.load(name).to(torch::kFloat64);
+    if (x.sizes() != y.sizes()) {
+      ADD_FAILURE() << name << " has different shapes in " << safetensors_a << " and " << safetensors_b;
+      return std::numeric_limits<double>::infinity();
+    }
+    worst = std::max(worst, (x - y).abs().max().item<double>());
+  }
+  return worst;
+}
+
+std::vector<double> jsonl_numbers(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::vector<double> out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains(key)) out.push_back(j[key].get<double>());
+  }
+  return out;
 }
 
 std::string random_unicode_text(std::mt19937& rng, size_t n_chunks) {
