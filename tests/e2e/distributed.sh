@@ -3,8 +3,8 @@
 # environment on loopback: a rank killed mid-run, a rank frozen (SIGSTOP, so its sockets stay
 # open) and rank 0 (the store's host) killed — each time the survivor exits non-zero within
 # distributed.timeout_seconds plus the few seconds it takes to name the rank, naming it. Then
-# `lathe launch`: prefixed output, torchrun's variables, and a rank that fails or is killed
-# stops the others and fails the launch, naming that rank.
+# `lathe launch`: prefixed output, torchrun's variables, a rank that fails or is killed stops
+# the others and fails the launch, naming that rank, and SIGTERM stops the group together.
 # $1 = path of the lathe binary. Exit 77 = skipped (no Gloo in this build, or python3 absent).
 set -euo pipefail
 lathe="$1"
@@ -24,6 +24,15 @@ timeout_s=6
 sft_args=(sft --config configs/sft-tiny.yaml model.hidden_size=32 model.intermediate_size=64 tokenizer.num_merges=100
           training.batch_size=2 training.max_steps=1000000 training.threads=1 data.validation= eval.every=0
           checkpoint.every=0 log.every=1 distributed.timeout_seconds=$timeout_s)
+
+# wait_steps RUN_DIR: until rank 0 has logged two steps (true), or two minutes (false).
+wait_steps() {
+  for _ in $(seq 1 1200); do
+    [[ -f $1/metrics.jsonl ]] && (($(wc -l <"$1/metrics.jsonl") >= 2)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
 
 # start_ranks NAME: two ranks of one run; returns once rank 0 has logged two steps.
 start_ranks() {
@@ -85,10 +94,7 @@ echo "ok: launch: a failing rank stops the others"
 "$lathe" launch --nproc 2 -- lathe "${sft_args[@]}" run.dir="$work/launched" >"$work/launched.log" 2>&1 &
 launcher=$!
 pids+=("$launcher")
-for _ in $(seq 1 1200); do
-  [[ -f $work/launched/metrics.jsonl ]] && (($(wc -l <"$work/launched/metrics.jsonl") >= 2)) && break
-  sleep 0.1
-done
+wait_steps "$work/launched" || fail "launched: the ranks did not start training"
 victim=""
 for child in $(pgrep -P "$launcher"); do
   tr '\0' '\n' <"/proc/$child/environ" | grep -qx 'RANK=1' && victim=$child
@@ -100,4 +106,19 @@ wait "$launcher" || rc=$?
 ((rc != 0)) || fail "launched: lathe launch exited 0"
 grep -q 'lathe: launch: rank 1 was killed by signal 9' "$work/launched.log" || fail "launched: rank not named"
 echo "ok: launched: $(grep -o 'launch: rank 1.*' "$work/launched.log")"
+
+# SIGTERM to lathe launch: passed to both ranks, which agree to stop after the same step,
+# checkpoint it (rank 0 writes) and exit 128 + 15.
+"$lathe" launch --nproc 2 -- lathe "${sft_args[@]}" run.dir="$work/stopped" >"$work/stopped.log" 2>&1 &
+launcher=$!
+pids+=("$launcher")
+wait_steps "$work/stopped" || fail "stopped: the ranks did not start training"
+kill -TERM "$launcher"
+rc=0
+wait "$launcher" || rc=$?
+((rc == 143)) || fail "stopped: lathe launch exited $rc, expected 143"
+checkpoint=$(ls -d "$work"/stopped/checkpoints/step-* 2>/dev/null | tail -n 1)
+[[ -n $checkpoint ]] || fail "stopped: no checkpoint written"
+grep -q '"world_size": *2' "$checkpoint/state.json" || fail "stopped: $checkpoint/state.json lacks world_size 2"
+echo "ok: stopped: both ranks stopped together, $(basename "$checkpoint") saved"
 echo "distributed: all checks passed"
