@@ -224,6 +224,7 @@ CompletionResponse OpenAiClient::complete(const CompletionRequest& request) cons
     choice.index = field<int>(c, "index", where, static_cast<int>(out.choices.size()));
     choice.text = field<std::string>(c, "text", where, "");
     choice.finish_reason = field<std::string>(c, "finish_reason", where, "");
+    choice.token_ids = field<std::vector<int64_t>>(c, "token_ids", where, {});
     if (auto lp = c.find("logprobs"); lp != c.end() && lp->is_object()) {
       choice.tokens = field<std::vector<std::string>>(*lp, "tokens", where, {});
       for (const auto& v : lp->value("token_logprobs", nlohmann::json::array())) {

@@ -98,6 +98,9 @@ struct CompletionChoice {
   std::vector<std::string> tokens;
   std::vector<std::optional<double>> token_logprobs;  // null for an echoed first token
   std::vector<nlohmann::json> top_logprobs;           // {token: logprob} objects, or null
+  // The generated ids when the request set extra "return_token_ids" (vLLM and lathe serve
+  // answer with them); empty otherwise.
+  std::vector<int64_t> token_ids;
 };
 
 struct CompletionResponse {

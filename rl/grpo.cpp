@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -38,11 +39,13 @@
 #include "model/lora.h"
 #include "model/model_io.h"
 #include "rl/advantages.h"
+#include "rl/endpoint_rollout.h"
 #include "rl/grpo_loss.h"
 #include "rl/rewards.h"
 #include "rl/rollout.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
+#include "train/nonfinite_guard.h"
 #include "train/optimizer.h"
 
 namespace lathe {
@@ -84,7 +87,13 @@ const ConfigSchema& grpo_config_schema() {
                     {"group", "batch", "none"})
         .add_int("grpo.num_iterations", 1, "μ: optimizer updates per rollout batch (old log-probs kept).", 1)
         .add_bool("grpo.mask_truncated_completions", false, "Leave completions without a stop token out of the loss.")
-        .add_int("grpo.logprob_chunk", 1024, "Tokens per chunk when computing log-probs from hidden states.", 1);
+        .add_int("grpo.logprob_chunk", 1024, "Tokens per chunk when computing log-probs from hidden states.", 1)
+        .add_string("rollout.endpoint", "",
+                    "Sample rollouts from this vLLM-compatible server (base URL) instead of in-process; "
+                    "the adapter is pushed to it before every rollout.")
+        .add_string("rollout.api_key", "", "Bearer token for rollout.endpoint.")
+        .add_string("rollout.adapter_name", "lathe-grpo", "Name the policy adapter is loaded under on rollout.endpoint.")
+        .add_float("rollout.timeout", 600.0, "Seconds one rollout's completions may take on rollout.endpoint.", 1.0);
     const auto names = rl::reward_names();
     s.add_string_list("rewards.use", {"sql_execution", "xml_strict", "xml_count"},
                       "Reward functions summed (each times rewards.<name>.weight).", names);
@@ -111,6 +120,9 @@ const ConfigSchema& grpo_config_schema() {
         .add_float("training.adam_beta2", 0.999, "AdamW beta2.", 0.0, 1.0)
         .add_float("training.adam_eps", 1e-8, "AdamW epsilon.", 0.0)
         .add_float("training.max_grad_norm", 1.0, "Clip gradients to this global L2 norm (0 = no clipping).", 0.0)
+        .add_int("training.max_nonfinite_steps", 3,
+                 "Updates in a row with a NaN/Inf loss or gradient that are skipped (weights unchanged) before the "
+                 "run stops with an error.", 1)
         .add_string("training.device", "cpu", "cpu, cuda or cuda:N.")
         .add_int("training.threads", 0, "CPU threads (0 = all cores).", 0)
         .add_int("checkpoint.every", 0, "Save a checkpoint every N steps (0 = only at the end or on a signal).", 0)
@@ -340,6 +352,19 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
   rollout_options.scale_rewards = rl::scale_rewards_from_name(config.get_string("grpo.scale_rewards"));
   rollout_options.mask_truncated_completions = config.get_bool("grpo.mask_truncated_completions");
 
+  std::optional<rl::EndpointSampler> endpoint;
+  if (!config.get_string("rollout.endpoint").empty()) {
+    rl::EndpointRolloutOptions e;
+    e.endpoint = config.get_string("rollout.endpoint");
+    e.api_key = config.get_string("rollout.api_key");
+    e.adapter_name = config.get_string("rollout.adapter_name");
+    e.timeout_seconds = config.get_float("rollout.timeout");
+    endpoint.emplace(e, run_dir + "/rollout-adapter");
+  }
+  const rl::CompletionSampler sample = [&](const std::vector<GenerationRequest>& requests) {
+    return endpoint ? endpoint->sample(requests, model->config().vocab_size) : generate(model, &tokenizer, requests);
+  };
+
   rl::GrpoLossOptions loss_options;
   loss_options.beta = config.get_float("grpo.beta");
   loss_options.epsilon_low = config.get_float("grpo.epsilon");
@@ -390,6 +415,7 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
 
   // ---- loop ----------------------------------------------------------------------------------
   StopSignals stop_signals;
+  NonFiniteGuard nonfinite(config.get_int("training.max_nonfinite_steps"), "training.max_nonfinite_steps");
   const bool tty = !quiet && ::isatty(STDERR_FILENO);
   const int64_t log_every = config.get_int("log.every");
   const int64_t rollouts_every = config.get_int("log.rollouts_every");
@@ -429,11 +455,18 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
     // Rollout: G completions per prompt, rewards, advantages (generation's KV cache is gone
     // when collect_rollout returns).
     model->eval();
+    double publish_seconds = 0;
+    if (endpoint) {  // rank 0 pushes the adapter; every rank then samples its groups from the server
+      const auto t = std::chrono::steady_clock::now();
+      if (main_rank) endpoint->publish(model, kAdapter, lora, state.step);
+      dist->barrier(step_name + " adapter published");
+      publish_seconds = seconds_since(t);
+    }
     const int64_t first_group = dist->rank() * prompts_per_step;
     const std::vector<rl::PromptRow> my_prompts(step_prompts.begin() + first_group,
                                                 step_prompts.begin() + first_group + prompts_per_step);
     rollout_options.seed = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(state.step) + 0x5eed)) + first_group;
-    rl::Rollout rollout = rl::collect_rollout(model, tokenizer, my_prompts, rewards, rollout_options);
+    rl::Rollout rollout = rl::collect_rollout(sample, my_prompts, rewards, rollout_options);
     const int64_t N = rollout.size();
     // The whole step's rollout (every rank's groups): advantages, metrics, rollouts.jsonl.
     const rl::Rollout step_rollout =
@@ -498,8 +531,10 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
       kl_sum += sums[3], low += sums[4], high += sums[5], entropy_sum += sums[6], tokens += it_tokens;
       grad_norm = clip_grad_norm(trainable, config.get_float("training.max_grad_norm"));
       lr = schedule.at(state.step * mu + it);
-      set_learning_rate(*optimizer, lr);
-      optimizer->step();
+      if (nonfinite.accept(it_loss, grad_norm, step_name + (mu > 1 ? " update " + std::to_string(it + 1) : ""))) {
+        set_learning_rate(*optimizer, lr);
+        optimizer->step();
+      }
       loss_sum += it_loss;
       ratio += it_ratio;
       iterations.push_back({{"loss", it_loss}, {"ratio_mean", it_ratio / std::max(it_tokens, 1.0)}});
@@ -521,6 +556,7 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
     m["loss"] = loss_sum / static_cast<double>(mu);
     m["lr"] = lr;
     m["grad_norm"] = grad_norm;
+    m["nonfinite_updates"] = nonfinite.skipped();
     m["kl"] = kl_sum / std::max(tokens, 1.0);
     m["entropy"] = entropy_sum / std::max(tokens, 1.0);
     m["clip_ratio/low_mean"] = low / std::max(tokens, 1.0);
@@ -533,6 +569,7 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
     m["memory_mb"] = slowest[3];
     m["time/generation_s"] = step_rollout.generation_seconds;
     m["time/rewards_s"] = step_rollout.reward_seconds;
+    if (endpoint) m["time/publish_s"] = publish_seconds;
     m["time/old_logprobs_s"] = slowest[0];
     m["time/reference_s"] = slowest[1];
     m["time/policy_s"] = slowest[2];

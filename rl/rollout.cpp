@@ -34,6 +34,14 @@ PromptRow encode_prompt_row(const json& row, const ChatTemplate& chat, const Tok
 
 Rollout collect_rollout(CausalLM& model, const Tokenizer& tokenizer, const std::vector<PromptRow>& prompts,
                         std::vector<WeightedReward>& rewards, const RolloutOptions& options) {
+  const CompletionSampler in_process = [&](const std::vector<GenerationRequest>& requests) {
+    return generate(model, &tokenizer, requests);
+  };
+  return collect_rollout(in_process, prompts, rewards, options);
+}
+
+Rollout collect_rollout(const CompletionSampler& sample, const std::vector<PromptRow>& prompts,
+                        std::vector<WeightedReward>& rewards, const RolloutOptions& options) {
   const int64_t G = options.num_generations;
   Rollout out;
   for (const auto& r : rewards) out.reward_names.push_back(r.name);
@@ -47,7 +55,14 @@ Rollout collect_rollout(CausalLM& model, const Tokenizer& tokenizer, const std::
     requests.push_back(std::move(req));
   }
   auto start = std::chrono::steady_clock::now();
-  GenerationResult generated = generate(model, &tokenizer, requests);
+  GenerationResult generated = sample(requests);
+  if (generated.completions.size() != prompts.size())
+    fail("rollout: the sampler answered " + std::to_string(generated.completions.size()) + " prompts of " +
+         std::to_string(prompts.size()));
+  for (size_t b = 0; b < prompts.size(); ++b)
+    if (static_cast<int64_t>(generated.completions[b].size()) != G)
+      fail("rollout: prompt " + std::to_string(b) + " got " + std::to_string(generated.completions[b].size()) +
+           " completions instead of " + std::to_string(G));
   out.generation_seconds = seconds_since(start);
   out.generated_tokens = generated.generated_tokens;
 

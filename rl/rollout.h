@@ -1,11 +1,12 @@
 // One GRPO rollout: B prompts × G completions sampled through lathe::generate (the one
 // decoding path; its KV cache lives only inside that call, so it is freed before the policy
-// pass), scored by the rewards, turned into group-relative advantages; plus the per-token
+// pass) or a vLLM-compatible endpoint, scored by the rewards, turned into group-relative advantages; plus the per-token
 // log-probs of those completions under the policy (old, μ > 1) or the reference (adapters off).
 #pragma once
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,14 @@ struct Rollout {
   nlohmann::json metrics() const;
 };
 
+// Samples G completions per prompt, in-process through lathe::generate.
 Rollout collect_rollout(CausalLM& model, const Tokenizer& tokenizer, const std::vector<PromptRow>& prompts,
+                        std::vector<WeightedReward>& rewards, const RolloutOptions& options);
+
+// The same with any sampler of [prompt][sample] completions (e.g. an OpenAI-compatible
+// endpoint, rl/endpoint_rollout.h); each request carries n = G and its own seed.
+using CompletionSampler = std::function<GenerationResult(const std::vector<GenerationRequest>&)>;
+Rollout collect_rollout(const CompletionSampler& sample, const std::vector<PromptRow>& prompts,
                         std::vector<WeightedReward>& rewards, const RolloutOptions& options);
 
 // The whole step's rollout from every rank's share, on every rank: rank r generated the groups
