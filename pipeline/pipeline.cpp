@@ -1,4 +1,5 @@
 // The pipeline recipe: checks → data → corpus → tokenizer → pretrain → sft → grpo → eval →
+// serve (the agent answers sample questions through `lathe serve` with the adapters) →
 // report, each stage in RUN/<stage>/ with its key (pipeline/stage.h). Stages hand each other
 // paths only: the data folder, the base model folder (RUN/pretrain/model or base.path), the
 // adapters (RUN/sft/adapter, RUN/grpo/adapter).
@@ -12,9 +13,13 @@
 #include <map>
 #include <sstream>
 
+#include "agent/agent.h"
+#include "agent/sqlite_executor.h"
+#include "agent/trace.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/openai_client.h"
 #include "core/runtime.h"
 #include "data/example.h"
 #include "data/format.h"
@@ -30,6 +35,7 @@
 #include "pipeline/report.h"
 #include "pipeline/stage.h"
 #include "rl/grpo.h"
+#include "serve/server.h"
 #include "train/checkpoint.h"
 #include "train/sft.h"
 #include "train/sft_data.h"
@@ -138,10 +144,12 @@ void check_pipeline_inputs(const Config& c, const std::string& run_dir) {
   need("sft", "data");
   need("grpo", "sft");
   need("eval", "data");
+  need("serve", "data");
+  if (listed(c, "serve") && c.get_string("serve.model") != "base") need("serve", c.get_string("serve.model"));
   const std::string base_path = c.get_string("base.path");
   if (listed(c, "pretrain") && !base_path.empty())
     fail("base.path is set but run.stages includes pretrain: use one base (drop pretrain, or clear base.path)");
-  const bool needs_base = listed(c, "sft") || listed(c, "eval");
+  const bool needs_base = listed(c, "sft") || listed(c, "eval") || listed(c, "serve");
   if (needs_base && !listed(c, "pretrain") && base_path.empty())
     fail("base.path is empty and run.stages has no pretrain: set base.path to a Hugging Face model folder");
   if (!base_path.empty() && needs_base) {
@@ -373,6 +381,52 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
             return results;
           });
       finish("eval", done, done.record.seconds);
+    }
+
+    // ---- serve: `lathe serve` with the adapters, the SQL agent answering sample questions -----
+    if (listed(c, "serve")) {
+      const std::string model_name = c.get_string("serve.model");
+      std::vector<std::string> inputs = {"base", "data"};
+      if (model_name != "base") inputs.push_back(model_name);
+      const StageRun done = run_stage(
+          run + "/serve", record("serve", config_section_text(c, {"serve."}), inputs), {"answers.jsonl"}, false,
+          [&](const StageContext& ctx) {
+            serve::ServerOptions so;
+            so.model_dir = base_dir;
+            so.served_model_names = {"base"};
+            so.port = 0;  // a free loopback port
+            so.device = c.get_string("run.device");
+            so.chat_template = c.get_string("base.chat_template") == "auto" ? "" : c.get_string("base.chat_template");
+            so.enable_lora = true;
+            so.scheduler.max_loras = 2;
+            so.scheduler.max_lora_rank = 256;
+            if (listed(c, "sft")) so.lora_modules.push_back({"sft", sft_adapter, ""});
+            if (listed(c, "grpo")) so.lora_modules.push_back({"grpo", grpo_adapter, ""});
+            serve::Server server(so);
+            server.start();
+            OpenAiClientOptions client_options;
+            client_options.endpoint = server.url();
+            const OpenAiClient client(client_options);
+            agent::AgentConfig agent_config;
+            agent_config.max_attempts = static_cast<int>(c.get_int("serve.max_attempts"));
+            agent_config.max_tokens = static_cast<int>(c.get_int("serve.max_tokens"));
+            agent::SqliteExecutor executor(data_dir + "/inventory.sqlite", agent_config.limits);
+            agent::Tracer tracer(ctx.dir + "/traces.jsonl");
+            agent::Agent agent(client, model_name, executor, agent_config, tracer);
+            std::vector<json> answers;
+            int64_t answered = 0;
+            for (const auto& question : c.get_string_list("serve.questions")) {
+              const agent::AgentAnswer a = agent.ask(question);
+              answered += a.ok;
+              answers.push_back(agent::answer_to_json(a));
+              log::info("serve: " + question + " → " + (a.ok ? a.answer : "(no answer: " + a.answer + ")"));
+            }
+            server.shutdown();
+            write_jsonl_file(ctx.dir + "/answers.jsonl", answers);
+            return json{{"model", model_name}, {"questions", answers.size()}, {"answered", answered},
+                        {"endpoint", server.url()}};
+          });
+      finish("serve", done, done.record.seconds);
     }
   } catch (const Interrupted& i) {
     result.interrupted = true;

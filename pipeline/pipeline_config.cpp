@@ -191,7 +191,7 @@ std::map<std::string, ConfigValue> common_recipe_values(const Config& config, co
 }  // namespace
 
 const std::vector<std::string>& stage_names() {
-  static const std::vector<std::string> names = {"data", "corpus", "tokenizer", "pretrain", "sft", "grpo", "eval", "report"};
+  static const std::vector<std::string> names = {"data", "corpus", "tokenizer", "pretrain", "sft", "grpo", "eval", "serve", "report"};
   return names;
 }
 
@@ -254,6 +254,14 @@ const ConfigSchema& pipeline_config_schema() {
         .add_int("eval.max_questions", 0, "Questions evaluated (0 = the whole split; else N evenly spaced through it).", 0)
         .add_int("eval.max_new_tokens", 160, "Tokens generated per answer at most.", 1)
         .add_int("eval.batch_size", 8, "Questions per generation batch.", 1)
+        .add_string("serve.model", "grpo", "Model the serve stage's agent asks through `lathe serve` (its stage must run).",
+                    {"base", "sft", "grpo"})
+        .add_string_list("serve.questions",
+                         {"宝马在上海有几辆在库？", "How many vehicles are in stock in Beijing?",
+                          "在库车辆的平均指导价格是多少？", "Which store has the most reserved vehicles?"},
+                         "Sample questions the serve stage's agent answers from the database.")
+        .add_int("serve.max_attempts", 2, "Model calls per question (retries after an SQL error).", 1)
+        .add_int("serve.max_tokens", 160, "Tokens per model reply at most.", 1)
         .add_int("report.rollouts", 6, "GRPO completions shown in the report (from the last logged step).", 0)
         .add_int("report.predictions", 8, "Eval answers shown per model in the report.", 0);
     return s;

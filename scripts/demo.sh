@@ -21,4 +21,15 @@ for r in shown:
     print("    " + (r["sql"] or "(no SQL)"))
 PY
 echo
+echo "== the SQL agent through lathe serve (GRPO adapter) on sample questions ($run/serve/answers.jsonl)"
+python3 - "$run/serve/answers.jsonl" <<'PY' || head -n 4 "$run/serve/answers.jsonl"
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    if line.strip():
+        a = json.loads(line)
+        print("Q: " + a["question"])
+        print("   SQL: " + (a.get("sql") or "(none)"))
+        print("   A: " + a["answer"])
+PY
+echo
 echo "report: $run/report.html (open it in a browser; it needs no network)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `lathe pipeline` black-box on configs/inventory-smoke.yaml: every stage runs on tiny sizes and
-# leaves well-formed outputs, the SFT (and pretraining) loss falls, a rerun skips every stage, a
+# leaves well-formed outputs (the serve stage: agent answers and traces through lathe serve), the SFT (and pretraining) loss falls, a rerun skips every stage, a
 # changed SFT key reruns SFT and the stages after it only, and bad input fails at once with one
 # line naming the thing.
 # $1 = path of the lathe binary. Exit 77 = skipped (python3 absent: it reads the JSON outputs).
@@ -31,7 +31,7 @@ def rows(path):
         return [json.loads(l) for l in f if l.strip()]
 def must(cond, what):
     if not cond: sys.exit("FAIL: " + what)
-for stage in ["data", "corpus", "tokenizer", "pretrain", "sft", "grpo", "eval"]:
+for stage in ["data", "corpus", "tokenizer", "pretrain", "sft", "grpo", "eval", "serve"]:
     rec = json.load(open(f"{run}/{stage}/stage.json"))
     must(rec["stage"] == stage and len(rec["key"]) == 16, f"{stage}/stage.json malformed")
 manifest = json.load(open(f"{run}/data/manifest.json"))
@@ -62,8 +62,16 @@ must(0 < res["questions"] <= 12, f"eval answered {res['questions']} questions (e
 for name, m in res["models"].items():
     must(m["overall"]["examples"] == res["questions"], f"eval {name}: {m['overall']}")
     must(len(rows(f"eval/predictions-{name}.jsonl")) == res["questions"], f"eval {name}: predictions missing")
+answers = rows("serve/answers.jsonl")
+must(len(answers) == 2 and all(a["model"] == "grpo" and len(a["attempts"]) == 1 for a in answers),
+     f"serve: agent answers malformed: {answers}")
+must(all(a["attempts"][0]["tokens"]["prompt"] > 0 for a in answers), "serve: the prompts reached no model")
+llm_steps = [t for t in rows("serve/traces.jsonl") if t.get("step") == "llm"]
+must(len(llm_steps) == 2, f"serve: {len(llm_steps)} llm steps traced, expected 2")
+must(json.load(open(f"{run}/serve/stage.json"))["summary"]["questions"] == 2, "serve summary")
 html = open(f"{run}/report.html", encoding="utf-8").read()
 must(html.count('<svg class="chart"') == 5 and 'class="series"' in html, "report charts missing")
+must("Agent answers through lathe serve" in html, "report lacks the agent answers")
 print("outputs: ok")
 PY
 
@@ -71,7 +79,7 @@ PY
 start=$SECONDS
 "$lathe" pipeline --config "$config" --run-dir "$run" > "$work/out2" 2> "$work/log2"
 skipped=$(grep -c "up to date, skipped" "$work/out2")
-[[ $skipped == 7 ]] || { echo "FAIL: rerun skipped $skipped of 7 stages"; cat "$work/out2"; exit 1; }
+[[ $skipped == 8 ]] || { echo "FAIL: rerun skipped $skipped of 8 stages"; cat "$work/out2"; exit 1; }
 (( SECONDS - start < 30 )) || { echo "FAIL: a rerun of current stages took $((SECONDS - start)) s"; exit 1; }
 
 # A changed SFT key reruns sft and what reads it; earlier stages stay.
@@ -79,7 +87,7 @@ skipped=$(grep -c "up to date, skipped" "$work/out2")
 for stage in data corpus tokenizer pretrain; do
   grep -q "^  $stage .*up to date, skipped" "$work/out3" || { echo "FAIL: $stage reran"; cat "$work/out3"; exit 1; }
 done
-for stage in sft grpo eval; do
+for stage in sft grpo eval serve; do
   if grep -q "^  $stage .*up to date, skipped" "$work/out3"; then echo "FAIL: $stage was skipped"; cat "$work/out3"; exit 1; fi
 done
 n=$(python3 -c "import json,sys; print(sum(1 for l in open(sys.argv[1]) if '\"loss\"' in l))" "$run/sft/metrics.jsonl")
