@@ -45,6 +45,7 @@
 #include "train/checkpoint.h"
 #include "train/distributed.h"
 #include "train/lm_loss.h"
+#include "train/nonfinite_guard.h"
 #include "train/optimizer.h"
 #include "train/sft_adapter.h"
 #include "train/sft_data.h"
@@ -106,6 +107,9 @@ const ConfigSchema& sft_config_schema() {
         .add_float("training.adam_beta2", 0.999, "AdamW beta2.", 0.0, 1.0)
         .add_float("training.adam_eps", 1e-8, "AdamW epsilon.", 0.0)
         .add_float("training.max_grad_norm", 1.0, "Clip gradients to this global L2 norm (0 = no clipping).", 0.0)
+        .add_int("training.max_nonfinite_steps", 3,
+                 "Steps in a row with a NaN/Inf loss or gradient that are skipped (weights unchanged) before the run "
+                 "stops with an error.", 1)
         .add_string("training.autocast", "none",
                     "Mixed precision: bf16 runs forward matmuls in bf16 under autocast, weights stay in model.dtype.",
                     {"none", "bf16"})
@@ -363,8 +367,13 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
       plain.format = template_name.empty() ? ChatFormat::Plain : chat_format_from_name(template_name);
       plain.eos_text = bpe.special_tokens.back();
       BpeModelSpec spec = train_bpe(sft_corpus_text(config.get_string("data.train"), plain, plain.eos_text), bpe);
-      fs::create_directories(tokenizer_dir);
-      save_bpe_model(spec, tokenizer_dir);
+      // Written whole or not at all: a run killed mid-write must not leave a torn tokenizer
+      // that the resumed run would load.
+      const std::string tmp = run_dir + "/.tmp-tokenizer-" + std::to_string(::getpid());
+      fs::remove_all(tmp);
+      fs::create_directories(tmp);
+      save_bpe_model(spec, tmp);
+      replace_directory_atomic(tmp, tokenizer_dir);
     }
     dist->barrier("tokenizer written");  // the other ranks read rank 0's
     tokenizer = load_tokenizer(tokenizer_dir);
@@ -474,6 +483,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
   // ---- loop ----------------------------------------------------------------------------------
   StopSignals stop_signals;
   Progress progress(total_steps, !options.quiet, ::isatty(STDERR_FILENO));
+  NonFiniteGuard nonfinite(config.get_int("training.max_nonfinite_steps"), "training.max_nonfinite_steps");
   const int64_t log_every = config.get_int("log.every");
   const int64_t eval_every = config.get_int("eval.every");
   const int64_t checkpoint_every = config.get_int("checkpoint.every");
@@ -547,14 +557,17 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
     dist->all_reduce_gradients(trainable, step_name + " gradients");
     const double grad_norm = clip_grad_norm(trainable, config.get_float("training.max_grad_norm"));
     const double lr = schedule.at(state.step);
-    set_learning_rate(*optimizer, lr);
-    optimizer->step();
-    ++state.step;
-    state.tokens_seen += step_tokens;
     // The step's loss over all ranks, and whether any rank was asked to stop (they stop together).
     const int signal = g_stop_signal.load();
     const auto sums = dist->all_reduce({step_loss, signal != 0 ? 1.0 : 0.0}, ReduceOp::Sum, step_name + " loss");
     step_loss = sums[0];
+    // Every rank sees the same reduced loss and gradient norm, so they skip together.
+    if (nonfinite.accept(step_loss, grad_norm, step_name)) {
+      set_learning_rate(*optimizer, lr);
+      optimizer->step();
+    }
+    ++state.step;
+    state.tokens_seen += step_tokens;
     result.losses.push_back(step_loss);
 
     const auto now = std::chrono::steady_clock::now();
@@ -567,7 +580,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
       append_jsonl(metrics_path, {{"step", state.step}, {"epoch", state.epoch}, {"loss", step_loss}, {"lr", lr},
                                   {"grad_norm", grad_norm}, {"tokens", step_tokens}, {"target_tokens", step_targets},
                                   {"tokens_per_s", tokens_per_s}, {"memory_mb", resident_memory_mb()},
-                                  {"elapsed_s", elapsed}});
+                                  {"nonfinite_steps", nonfinite.skipped()}, {"elapsed_s", elapsed}});
     char fields[160];
     std::snprintf(fields, sizeof fields, "loss %.4f  lr %.2e  grad_norm %.3f  %.0f tok/s", step_loss, lr, grad_norm,
                   tokens_per_s);
