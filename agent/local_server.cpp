@@ -2,12 +2,8 @@
 #include "agent/local_server.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -108,30 +104,20 @@ LocalServer::LocalServer(const LocalServerOptions& options) {
   char log_template[] = "/tmp/lathe-agent-serve-XXXXXX";
   const int log_fd = ::mkstemp(log_template);
   if (log_fd < 0) fail(std::string("cannot create a log file for `lathe serve`: ") + std::strerror(errno));
-  log_path_ = log_template;
-
-  std::vector<char*> argv;
-  for (auto& a : command_) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) {
-    ::close(log_fd);
-    fail(std::string("cannot start `lathe serve`: ") + std::strerror(errno));
-  }
-  if (pid_ == 0) {
-    // Child: only async-signal-safe calls until exec.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
   ::close(log_fd);
-  log::info("started `lathe serve` (pid " + std::to_string(pid_) + ") on " + endpoint_ + ", log " + log_path_);
+  log_path_ = log_template;
+  Subprocess::Options child_options;
+  child_options.pipe_stdin = false;
+  child_options.pipe_stdout = false;
+  child_options.output_path = log_path_;
+  child_options.stop_with_parent = true;
+  try {
+    child_ = std::make_unique<Subprocess>(command_, "`lathe serve`", child_options);
+  } catch (...) {
+    stop();
+    throw;
+  }
+  log::info("started `lathe serve` (pid " + std::to_string(child_->pid()) + ") on " + endpoint_ + ", log " + log_path_);
 
   OpenAiClientOptions client_options;
   client_options.endpoint = endpoint_;
@@ -139,13 +125,10 @@ LocalServer::LocalServer(const LocalServerOptions& options) {
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(options.startup_timeout_seconds * 1000));
   for (;;) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      const std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                                                : "was killed by signal " + std::to_string(WTERMSIG(status));
+    if (!child_->running()) {
+      const std::string how = child_->status_text();
       const std::string tail = log_tail(log_path_, 3);
-      std::filesystem::remove(log_path_);
+      stop();
       fail("`lathe serve` " + how + " before it was ready (" + tail +
            "); to use a server that is already running, give --endpoint URL instead");
     }
@@ -162,19 +145,9 @@ LocalServer::LocalServer(const LocalServerOptions& options) {
 }
 
 void LocalServer::stop() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    bool gone = false;
-    for (int i = 0; i < 100 && !gone; ++i) {  // 10 s to finish in-flight requests
-      gone = ::waitpid(pid_, &status, WNOHANG) == pid_;
-      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (!gone) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-    }
-    pid_ = -1;
+  if (child_) {
+    child_->terminate(std::chrono::seconds(10));  // time to finish in-flight requests
+    child_.reset();
   }
   if (!log_path_.empty()) {
     std::error_code ec;

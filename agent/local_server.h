@@ -1,13 +1,14 @@
 // The embedded default endpoint: `lathe agent … --model-dir DIR [--adapter DIR]` starts the
-// `lathe serve` subcommand of this same binary on a free loopback port, waits until /health
-// answers, and stops it (SIGTERM, then SIGKILL after a grace period) when done. The child
-// dies with the agent (PR_SET_PDEATHSIG) and its output goes to a log file whose tail is
+// `lathe serve` subcommand of this same binary on a free loopback port (core/subprocess.h),
+// waits until /health answers, and stops it (SIGTERM, then SIGKILL after a grace period)
+// when done. The child dies with the agent, and its output goes to a log file whose tail is
 // quoted when it fails to come up.
 #pragma once
-#include <sys/types.h>
-
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "core/subprocess.h"
 
 namespace lathe::agent {
 
@@ -35,7 +36,7 @@ class LocalServer {
 
  private:
   void stop();
-  pid_t pid_ = -1;
+  std::unique_ptr<Subprocess> child_;
   std::string endpoint_, log_path_;
   std::vector<std::string> command_;
 };

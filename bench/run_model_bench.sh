@@ -7,7 +7,7 @@
 #                            --shapes tiny --dtypes f32 --batches 1,8 --repeats 3]
 #
 # BUILD defaults to build-bench, then build. The Python side runs under Debian's
-# /usr/bin/python3 with PY_ENV (default: the best settings found for it, docs/benchmarks.md).
+# /usr/bin/python3 with python3-torch (installed by `LATHE_BENCH=1 scripts/setup.sh`) with PY_ENV (default: the best settings found for it, docs/benchmarks.md).
 # With --rounds R each pair runs R times and the table keeps the best figure of each side.
 set -euo pipefail
 cd "$(dirname "$0")/.."

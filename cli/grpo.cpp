@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "rl/grpo.h"
@@ -28,12 +29,15 @@ void register_grpo(CLI::App& app) {
   cmd->add_flag("--resume", *resume, "continue from the newest checkpoint in the run folder");
   cmd->add_flag("--config-docs", *docs, "print every config key as a markdown table and exit");
   cmd->add_option("overrides", *overrides, "key.path=value overrides");
+  auto model_flags = std::make_shared<RecipeModelFlags>();
+  add_recipe_model_flags(*cmd, *model_flags);
   cmd->callback([=] {
     if (*docs) {
       std::cout << grpo_config_schema().markdown();
       return;
     }
     if (config_path->empty()) throw Error("grpo: --config FILE is required");
+    append_recipe_model_overrides(*model_flags, *overrides);
     const Config config = load_config(grpo_config_schema(), *config_path, *overrides);
     GrpoRunOptions options;
     options.run_dir = *run_dir;

@@ -14,6 +14,18 @@ void add_model_options(CLI::App& command, ModelOptions& o, bool model_required) 
                      "chat format override: plain, chatml, llama3, llama2, mistral (default: from tokenizer_config.json)");
 }
 
+void add_recipe_model_flags(CLI::App& command, RecipeModelFlags& f) {
+  command.add_option("--device", f.device, "cpu, cuda or cuda:N (overrides training.device)");
+  command.add_option("--dtype", f.dtype, "base weight dtype: f32 or bf16 (overrides model.dtype)");
+  command.add_option("--threads", f.threads, "CPU threads, 0 = all cores (overrides training.threads)");
+}
+
+void append_recipe_model_overrides(const RecipeModelFlags& f, std::vector<std::string>& overrides) {
+  if (!f.device.empty()) overrides.push_back("training.device=" + f.device);
+  if (!f.dtype.empty()) overrides.push_back("model.dtype=" + f.dtype);
+  if (!f.threads.empty()) overrides.push_back("training.threads=" + f.threads);
+}
+
 LoadedModel load_model_from_options(const ModelOptions& o) {
   configure_threads(o.threads);
   return load_model(o.model_dir, parse_device(o.device), parse_dtype(o.dtype), o.chat_template);

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "model/model_io.h"
@@ -29,12 +30,15 @@ void register_sft(CLI::App& app) {
   cmd->add_flag("--resume", *resume, "continue from the newest checkpoint in the run folder");
   cmd->add_flag("--config-docs", *docs, "print every config key as a markdown table and exit");
   cmd->add_option("overrides", *overrides, "key.path=value overrides");
+  auto model_flags = std::make_shared<RecipeModelFlags>();
+  add_recipe_model_flags(*cmd, *model_flags);
   cmd->callback([=] {
     if (*docs) {
       std::cout << sft_config_schema().markdown();
       return;
     }
     if (config_path->empty()) throw Error("sft: --config FILE is required");
+    append_recipe_model_overrides(*model_flags, *overrides);
     const Config config = load_config(sft_config_schema(), *config_path, *overrides);
     SftRunOptions options;
     options.run_dir = *run_dir;

@@ -52,7 +52,9 @@ function(lathe_test_suite prefix)
     set(name ${prefix}_${stem})
     add_executable(${name} ${source})
     target_link_libraries(${name} PRIVATE ${ARG_DEPS} lathe_test_support GTest::gtest_main)
-    target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+    # -O1: test code only drives the libraries (built -O3); it compiles ~20% faster than at -O3,
+    # and __OPTIMIZE__ stays defined, so the shared precompiled header still applies.
+    target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-unused-parameter -O1)
     lathe_use_torch_pch(${name})
     gtest_discover_tests(${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} DISCOVERY_TIMEOUT 120)
   endforeach()

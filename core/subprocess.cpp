@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,16 +69,31 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, std::string what, O
   std::vector<char*> envp;
   for (auto& e : env_entries) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  int output_fd = -1;
+  if (!options.output_path.empty()) {
+    if (options.pipe_stdout) fail(what_ + ": output_path and pipe_stdout exclude each other");
+    output_fd = ::open(options.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (output_fd < 0) fail(what_ + ": cannot open " + options.output_path + ": " + std::strerror(errno));
+  }
+  const pid_t parent = ::getpid();
 
   pid_ = ::fork();
   if (pid_ < 0) fail(what_ + ": fork failed: " + std::strerror(errno));
   if (pid_ == 0) {
     // Child: only async-signal-safe calls until exec.
+    if (options.stop_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    }
     const int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(options.pipe_stdin ? in_pipe[0] : devnull, 0);
     if (options.pipe_stdout) ::dup2(out_pipe[1], 1);
     if (options.quiet_stderr) ::dup2(devnull, 2);
     if (options.pipe_stderr) ::dup2(err_pipe[1], 2);
+    if (output_fd >= 0) {
+      ::dup2(output_fd, 1);
+      ::dup2(output_fd, 2);
+    }
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     ::sigaction(SIGPIPE, &dfl, nullptr);
@@ -87,6 +103,7 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, std::string what, O
     ::_exit(127);
   }
   ::close(exec_pipe[1]);
+  if (output_fd >= 0) ::close(output_fd);
   if (options.pipe_stdin) ::close(in_pipe[0]);
   if (options.pipe_stdout) ::close(out_pipe[1]);
   if (options.pipe_stderr) ::close(err_pipe[1]);

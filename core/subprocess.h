@@ -19,6 +19,12 @@ class Subprocess {
     bool quiet_stderr = false; // true: the child's stderr goes to /dev/null
     bool pipe_stderr = false;  // true: the child's stderr goes to its own pipe (stderr_fd())
     std::vector<std::string> env;  // "NAME=value" set in the child's environment, over lathe's
+    // Non-empty: the child's stdout and stderr are appended to this file (a server's log),
+    // instead of a pipe that someone would have to drain. Needs pipe_stdout = false.
+    std::string output_path;
+    // The child gets SIGTERM when lathe dies (PR_SET_PDEATHSIG; Linux sends it when the
+    // thread that started the child ends, so start long-lived children from a lasting thread).
+    bool stop_with_parent = false;
   };
 
   // Starts argv[0] (searched in PATH) with argv. Throws lathe::Error when it cannot start;

@@ -13,12 +13,14 @@ packages=(
   libsqlite3-dev libcpp-httplib-dev googletest libgtest-dev
   libpq-dev               # the agent's PostgreSQL backend (libpq)
   postgresql              # its tests start a throwaway server on loopback (initdb, pg_ctl)
-  python3-torch           # bench/reference: the same model in plain PyTorch eager
   curl                    # tests/e2e/serve.sh talks to `lathe serve` over HTTP
 )
 # Node for the openai-node client test, from Debian only where the machine has none (a
 # NodeSource nodejs already bundles npm and conflicts with Debian's npm package).
 command -v node >/dev/null || packages+=(nodejs npm)
+# The benchmarks' Python references (bench/reference: the same models in plain PyTorch eager)
+# need Debian's PyTorch; tests do not, so CI skips the download unless asked.
+[[ ${LATHE_BENCH:-0} == 1 ]] && packages+=(python3-torch)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -52,6 +54,9 @@ else
   echo "setup: npm is missing; tests/e2e/serve_openai_node.sh will skip"
 fi
 
+echo "setup: packages ready after ${SECONDS} s"
 jobs=${LATHE_JOBS:-$(nproc)}
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${LATHE_CMAKE_ARGS:-} >/dev/null
+build_start=$SECONDS
 cmake --build build -j "$jobs"
+echo "setup: build took $((SECONDS - build_start)) s"

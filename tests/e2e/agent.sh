@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Black-box checks of `lathe agent`: `sql` prints rows or refuses (exit 1, one line, the
 # database file unchanged), config errors name the key, `ask --json` / `eval` against a
-# scripted endpoint (tests/e2e/fake_openai.py; skipped without python3), and — where this
-# binary has `lathe serve` — one question end to end on a tiny random model through the
-# `lathe serve` that `--model-dir` starts. $1 = the lathe binary.
+# scripted endpoint (tests/e2e/fake_openai.py; skipped without python3), and a question and
+# an eval end to end on a tiny random model through the `lathe serve` that `--model-dir`
+# starts. $1 = the lathe binary.
 set -euo pipefail
 lathe="$1"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -97,19 +97,38 @@ else
   echo "note: python3 is missing; the scripted-endpoint checks are skipped"
 fi
 
-# End to end through `lathe serve` (started by --model-dir) on a tiny random model: the loop
-# runs; a random model writes no SQL, so the question goes unanswered after the attempts.
-if "$lathe" --help | grep -q '^  serve '; then
+# End to end through `lathe serve` (started by --model-dir) on a tiny random model with an
+# adapter: the loop runs against the real server; a random model writes no SQL, so the
+# question goes unanswered after the attempts (exit 1) with every attempt on record.
+if ! "$lathe" --help | grep -q '^  serve '; then
+  echo "note: this lathe has no \`serve\` command; the end-to-end check through lathe serve is skipped"
+elif ! command -v python3 >/dev/null; then
+  echo "note: python3 is missing (it writes the test adapter); the check through lathe serve is skipped"
+else
   "$lathe" init-model --preset tiny --out "$work/tiny" --seed 3 >/dev/null
+  python3 "$here/write_lora_adapter.py" "$work/tiny" "$work/adapter" --rank 8 --seed 1
   set +e
-  json=$("$lathe" agent ask --model-dir "$work/tiny" --db "$db" --json --set agent.max_attempts=2 \
-    --set model.max_tokens=8 --set prompt.samples_per_column=1 "How many BMWs?" 2>"$work/err")
+  json=$("$lathe" agent ask --model-dir "$work/tiny" --adapter "$work/adapter" --db "$db" --json \
+    --trace "$work/serve-trace.jsonl" --set agent.max_attempts=2 --set model.max_tokens=8 \
+    --set prompt.samples_per_column=1 "How many BMWs?" 2>"$work/err")
   rc=$?
   set -e
-  [[ $rc == 1 ]] || fail "tiny model through lathe serve exited $rc: $(cat "$work/err")"
-  echo "$json" | grep -q '"model":"base"' || fail "through lathe serve: $json"
-  [[ $(echo "$json" | grep -o '"attempt":' | wc -l) == 2 ]] || fail "expected 2 attempts through lathe serve: $json"
-else
-  echo "note: this lathe has no \`serve\` command yet; the end-to-end check through lathe serve is skipped"
+  [[ $rc == 1 ]] || fail "ask through lathe serve exited $rc: $(cat "$work/err")"
+  grep -q "agent: no query ran after 2 attempts" "$work/err" || fail "through lathe serve: $(cat "$work/err")"
+  python3 - "$json" <<'PY' || fail "ask --json through lathe serve: $json"
+import json, sys
+a = json.loads(sys.argv[1])
+assert a["model"] == "inventory" and not a["ok"], a
+assert len(a["attempts"]) == 2, a["attempts"]
+for t in a["attempts"]:
+    assert t["status"] == "no_sql" and t["tokens"]["prompt"] > 0 and 1 <= t["tokens"]["completion"] <= 8, t
+PY
+  [[ $(grep -c '"step":"llm"' "$work/serve-trace.jsonl") == 2 ]] || fail "trace through lathe serve"
+  # eval compares the base and the adapter the server was started with.
+  table=$("$lathe" agent eval --model-dir "$work/tiny" --adapter "$work/adapter" --db "$db" \
+    --questions "$work/questions.jsonl" --limit 1 --set agent.max_attempts=1 --set model.max_tokens=4 \
+    --set prompt.samples_per_column=0 2>"$work/err") || fail "eval through lathe serve: $(cat "$work/err")"
+  echo "$table" | grep -qF "| metric | base | inventory |" || fail "eval through lathe serve: $table"
+  echo "$table" | grep -qF "| execution accuracy | 0.0% (0/1) | 0.0% (0/1) |" || fail "eval through lathe serve: $table"
 fi
 echo "agent: ok"

@@ -35,6 +35,10 @@ sed -i 's/"hidden_size": 256/"hidden_size": "256"/' "$work/badcfg/config.json"
 expect_error "hidden_size" "$lathe" generate --model "$work/badcfg" --prompt x
 expect_error "dtype" "$lathe" generate --model "$work/tiny" --prompt x --dtype f64
 expect_error "cuda" "$lathe" generate --model "$work/tiny" --prompt x --device cuda:7
+# The recipes take the same flags as overrides of their keys (before any model loads).
+expect_error "model.dtype" "$lathe" sft --config configs/sft-tiny.yaml --dtype f64 --run-dir "$work/r1"
+expect_error "model.dtype" "$lathe" grpo --config configs/grpo-tiny.yaml --dtype f64 --run-dir "$work/r2"
+expect_error "cuda" "$lathe" sft --config configs/sft-tiny.yaml model.path="$work/tiny" --device cuda:7 --run-dir "$work/r3"
 
 fixture=../shared/fixtures/stories260K-hf
 if [[ -d $fixture ]]; then
