@@ -7,7 +7,7 @@
 #                            --shapes tiny --dtypes f32 --batches 1,8 --repeats 3]
 #
 # BUILD defaults to build-bench, then build. The Python side runs under Debian's
-# /usr/bin/python3 with python3-torch (installed by `LATHE_BENCH=1 scripts/setup.sh`) with PY_ENV (default: the best settings found for it, docs/benchmarks.md).
+# /usr/bin/python3 with python3-torch (installed by `LATHE_BENCH=1 scripts/setup.sh`), with PY_ENV (default: the best settings found for it, docs/benchmarks.md).
 # With --rounds R each pair runs R times and the table keeps the best figure of each side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ if [[ -z "$build" ]]; then
   for d in build-bench build; do [[ -x "$d/bench/bench_model" ]] && build="$d" && break; done
 fi
 bin="${build:-build}/bench/bench_model"
-[[ -x "$bin" ]] || { echo "run_model_bench: $bin not built (cmake --build BUILD --target bench_model)" >&2; exit 1; }
+[[ -x "$bin" ]] || { echo "run_model_bench: $bin not built (scripts/setup.sh builds it; scripts/test.sh leaves benchmarks out)" >&2; exit 1; }
 PY_ENV="${PY_ENV:-OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1}"
 
 out="$(mktemp)"

@@ -56,7 +56,8 @@ fi
 
 echo "setup: packages ready after ${SECONDS} s"
 jobs=${LATHE_JOBS:-$(nproc)}
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${LATHE_CMAKE_ARGS:-} >/dev/null
+# LATHE_BUILD_BENCH=OFF (scripts/test.sh) leaves the benchmark binaries out of the build.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLATHE_BUILD_BENCH="${LATHE_BUILD_BENCH:-ON}" ${LATHE_CMAKE_ARGS:-} >/dev/null
 build_start=$SECONDS
 cmake --build build -j "$jobs"
 echo "setup: build took $((SECONDS - build_start)) s"
