@@ -42,20 +42,18 @@ function(lathe_folder_library name)
   endif()
 endfunction()
 
-# lathe_test_suite(PREFIX DEPS ...): one GoogleTest binary per .cpp in a tests/ folder
-# (PREFIX_<stem>); each TEST becomes its own ctest entry.
+# lathe_test_suite(PREFIX DEPS ...): one GoogleTest binary, PREFIX_tests, from every .cpp in a
+# tests/ folder; each TEST becomes its own ctest entry. One binary per folder rather than per
+# file: every link against LibTorch costs seconds, and CI builds everything on 2 cores.
 function(lathe_test_suite prefix)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
   file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
-  foreach(source ${sources})
-    get_filename_component(stem ${source} NAME_WE)
-    set(name ${prefix}_${stem})
-    add_executable(${name} ${source})
-    target_link_libraries(${name} PRIVATE ${ARG_DEPS} lathe_test_support GTest::gtest_main)
-    # -O1: test code only drives the libraries (built -O3); it compiles ~20% faster than at -O3,
-    # and __OPTIMIZE__ stays defined, so the shared precompiled header still applies.
-    target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-unused-parameter -O1)
-    lathe_use_torch_pch(${name})
-    gtest_discover_tests(${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} DISCOVERY_TIMEOUT 120)
-  endforeach()
+  set(name ${prefix}_tests)
+  add_executable(${name} ${sources})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} lathe_test_support GTest::gtest_main)
+  # -O1: test code only drives the libraries (built -O3); it compiles ~20% faster than at -O3,
+  # and __OPTIMIZE__ stays defined, so the shared precompiled header still applies.
+  target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-unused-parameter -O1)
+  lathe_use_torch_pch(${name})
+  gtest_discover_tests(${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} DISCOVERY_TIMEOUT 120)
 endfunction()

@@ -50,7 +50,7 @@ SentencePieceTrainOptions options() {
   return o;
 }
 
-class TrainedTokenizer : public ::testing::Test {
+class TrainedSentencePiece : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir;
@@ -60,9 +60,9 @@ class TrainedTokenizer : public ::testing::Test {
   static void TearDownTestSuite() { delete dir_; }
   static TempDir* dir_;
 };
-TempDir* TrainedTokenizer::dir_ = nullptr;
+TempDir* TrainedSentencePiece::dir_ = nullptr;
 
-TEST_F(TrainedTokenizer, LoadsWithTheRequestedVocabularyAndSpecialIds) {
+TEST_F(TrainedSentencePiece, LoadsWithTheRequestedVocabularyAndSpecialIds) {
   EXPECT_TRUE(fs::exists(dir_->file("tokenizer.model")));
   EXPECT_FALSE(fs::exists(dir_->file("tokenizer.json")));
   auto tok = load_tokenizer(dir_->path());
@@ -79,7 +79,7 @@ TEST_F(TrainedTokenizer, LoadsWithTheRequestedVocabularyAndSpecialIds) {
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
 }
 
-TEST_F(TrainedTokenizer, RoundTripsExactlyWithByteFallback) {
+TEST_F(TrainedSentencePiece, RoundTripsExactlyWithByteFallback) {
   auto tok = load_tokenizer(dir_->path());
   for (const std::string text : {std::string("SELECT COUNT(*) FROM products WHERE brand = '华为'"),
                                  std::string("line one\nline two\n\n  indented   three spaces"),
@@ -91,7 +91,7 @@ TEST_F(TrainedTokenizer, RoundTripsExactlyWithByteFallback) {
   }
 }
 
-TEST_F(TrainedTokenizer, UserSymbolsAreOnePieceAndDigitsSplit) {
+TEST_F(TrainedSentencePiece, UserSymbolsAreOnePieceAndDigitsSplit) {
   auto tok = load_tokenizer(dir_->path());
   for (const auto& symbol : options().user_defined_symbols) {
     const auto ids = tok->encode("x" + symbol + "y");
@@ -112,7 +112,7 @@ TEST_F(TrainedTokenizer, UserSymbolsAreOnePieceAndDigitsSplit) {
   EXPECT_EQ(digits, "2024");
 }
 
-TEST_F(TrainedTokenizer, PlainChatTemplateEndsTurnsWithEos) {
+TEST_F(TrainedSentencePiece, PlainChatTemplateEndsTurnsWithEos) {
   auto tok = load_tokenizer(dir_->path());
   const ChatTemplate chat = load_chat_template(dir_->path(), tok->eos_text(), tok->bos_text());
   EXPECT_EQ(chat.format, ChatFormat::Plain);
