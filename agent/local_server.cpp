@@ -48,24 +48,6 @@ std::string self_executable() {
 
 }  // namespace
 
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) fail(std::string("cannot open a socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    fail("cannot find a free loopback port: " + why);
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::vector<std::pair<std::string, std::string>> parse_adapter_args(const std::vector<std::string>& values) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& v : values) {
@@ -91,7 +73,7 @@ std::vector<std::pair<std::string, std::string>> parse_adapter_args(const std::v
 LocalServer::LocalServer(const LocalServerOptions& options) {
   if (options.model_dir.empty()) fail("--model-dir is empty");
   const std::string exe = options.executable.empty() ? self_executable() : options.executable;
-  const int port = free_loopback_port();
+  const int port = free_local_port();
   command_ = {exe, "serve", "--model", options.model_dir, "--host", "127.0.0.1", "--port", std::to_string(port),
               "--served-model-name", options.served_model_name};
   for (const auto& [name, dir] : options.adapters) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/launch.h"  // free_local_port, used by the agent tests too
 #include "core/subprocess.h"
 
 namespace lathe::agent {
@@ -40,9 +41,6 @@ class LocalServer {
   std::string endpoint_, log_path_;
   std::vector<std::string> command_;
 };
-
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and released).
-int free_loopback_port();
 
 // Parses "--adapter DIR" / "--adapter NAME=DIR" values: NAME defaults to "inventory" for the
 // first and to the folder's name for the others.

@@ -76,7 +76,7 @@ std::string self_executable() {
 
 int free_local_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) fail(std::string("launch: cannot open a socket: ") + std::strerror(errno));
+  if (fd < 0) fail(std::string("cannot open a socket: ") + std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -85,7 +85,7 @@ int free_local_port() {
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     ::close(fd);
-    fail(std::string("launch: cannot find a free port: ") + std::strerror(errno));
+    fail(std::string("cannot find a free loopback port: ") + std::strerror(errno));
   }
   ::close(fd);
   return ntohs(addr.sin_port);

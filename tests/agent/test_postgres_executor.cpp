@@ -60,7 +60,7 @@ class PostgresServer {
       }
       ::chmod(dir.c_str(), 0700);
     }
-    port_ = free_loopback_port();
+    port_ = free_local_port();
     const std::string initdb = as_user_ + bin + "/initdb -D " + dir + "/data -U lathe --auth=trust -E UTF8 --locale=C -N > " +
                                dir + "/initdb.log 2>&1";
     if (std::system(initdb.c_str()) != 0) {
@@ -243,7 +243,7 @@ TEST(PostgresBackend, GuardLimitsCopiedInventoryAndTheAgentLoop) {
 }
 
 TEST(PostgresBackend, ConnectionFailureNamesTheTargetWithoutThePassword) {
-  const int port = free_loopback_port();  // nothing listens there
+  const int port = free_local_port();  // nothing listens there
   try {
     PostgresExecutor pg("postgresql://agent:s3cret@127.0.0.1:" + std::to_string(port) + "/inventory", {});
     FAIL() << "expected a connection error";
