@@ -82,7 +82,7 @@ void exec_command(PGconn* conn, const std::string& sql, const std::string& what)
 
 // Functions that read or write server files, reach other servers, signal or reconfigure the
 // server, take locks or change settings — none has a place in an inventory question.
-const std::set<std::string>& denied_functions() {
+const std::set<std::string>& postgres_denied_functions() {
   static const std::set<std::string> names = {
       "SET_CONFIG",          "PG_READ_FILE",       "PG_READ_BINARY_FILE", "PG_LS_DIR",
       "PG_STAT_FILE",        "PG_LS_LOGDIR",       "PG_LS_WALDIR",        "PG_LS_TMPDIR",
@@ -117,7 +117,7 @@ PostgresExecutor::~PostgresExecutor() { PQfinish(conn_); }
 
 QueryOutcome PostgresExecutor::run(const std::string& sql) {
   const auto started = Clock::now();
-  const std::string refusal = lexical_refusal(sql, denied_functions());
+  const std::string refusal = lexical_refusal(sql, postgres_denied_functions());
   if (!refusal.empty()) return refused(refusal, milliseconds_since(started));
   QueryOutcome out = run_checked(sql);
   out.guard_ms = milliseconds_since(started) - out.execute_ms;

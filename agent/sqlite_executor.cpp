@@ -82,7 +82,7 @@ const char* action_name(int action) {
 // with the sqlite3 shell and its extensions.) Also printf/format: one call such as
 // printf('%.*c', 100000000, 'x') runs for seconds inside a single VM step, past the progress
 // handler, even though the length limit makes it return NULL in the end.
-const std::set<std::string>& denied_functions() {
+const std::set<std::string>& sqlite_denied_functions() {
   static const std::set<std::string> names = {
       "LOAD_EXTENSION", "READFILE", "WRITEFILE", "EDIT",          "SQLAR_COMPRESS", "SQLAR_UNCOMPRESS",
       "ZIPFILE",        "LSMODE",   "FSDIR",     "FTS3_TOKENIZER", "SQLITE_DBPAGE", "PRINTF", "FORMAT"};
@@ -111,7 +111,7 @@ int SqliteExecutor::authorize(void* self, int action, const char* a, const char*
     case SQLITE_FUNCTION: {
       std::string name = b ? b : "";
       for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      if (!denied_functions().count(name)) return SQLITE_OK;
+      if (!sqlite_denied_functions().count(name)) return SQLITE_OK;
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       executor->refusal_ = "function " + name + "() is not allowed";
       return SQLITE_DENY;
@@ -169,7 +169,7 @@ QueryOutcome SqliteExecutor::run(const std::string& sql) {
   QueryOutcome out;
   const auto started = Clock::now();
   auto refuse = [&](const std::string& why) { return refused(why, milliseconds_since(started)); };
-  const std::string refusal = lexical_refusal(sql, denied_functions());
+  const std::string refusal = lexical_refusal(sql, sqlite_denied_functions());
   if (!refusal.empty()) return refuse(refusal);
 
   refusal_.clear();

@@ -70,9 +70,12 @@ std::string save_checkpoint(const std::string& run_dir, const TrainState& state,
                             const std::function<void(const std::string& dir)>& write_payload) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
-  // Leftovers of a crashed save are never read; clear them so they do not pile up.
-  for (const auto& entry : fs::directory_iterator(root))
-    if (entry.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(entry.path());
+  // Leftovers of a crashed save or prune are never read; clear them so they do not pile up.
+  for (const auto& entry : fs::directory_iterator(root)) {
+    const std::string leftover = entry.path().filename().string();
+    if (leftover.rfind(".tmp-", 0) == 0 || leftover.find(".old-") != std::string::npos)
+      fs::remove_all(entry.path());
+  }
   const std::string name = "step-" + std::to_string(state.step);
   const fs::path tmp = root / (".tmp-" + name + "-" + std::to_string(::getpid()));
   fs::create_directories(tmp);
@@ -82,8 +85,15 @@ std::string save_checkpoint(const std::string& run_dir, const TrainState& state,
   const std::string final_dir = (root / name).string();
   replace_directory_atomic(tmp.string(), final_dir);
   auto all = complete_checkpoints(run_dir);
-  for (std::size_t i = 0; i + static_cast<std::size_t>(std::max<int64_t>(keep, 1)) < all.size(); ++i)
-    fs::remove_all(all[i].second);
+  // A pruned checkpoint leaves its step-N name in one rename before its files go: a kill
+  // during the deletion must not leave a step-N folder that has state.json but no weights.
+  for (std::size_t i = 0; i + static_cast<std::size_t>(std::max<int64_t>(keep, 1)) < all.size(); ++i) {
+    const fs::path doomed = root / (".tmp-prune-" + all[i].second.filename().string());
+    std::error_code ec;
+    fs::rename(all[i].second, doomed, ec);
+    if (ec) fail("cannot remove old checkpoint " + all[i].second.string() + ": " + ec.message());
+    fs::remove_all(doomed, ec);
+  }
   return final_dir;
 }
 

@@ -128,12 +128,11 @@ TEST(Label, DropsWithReasons) {
   EXPECT_EQ(r.dropped.at("too_many_rows"), 1);
 }
 
-void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 TEST(ImportQuestions, JsonlBadRowsGiveFileLine) {
   testing::TempDir dir;
   const std::string path = dir.file("q.jsonl");
-  write_text(path,
+  testing::write_text(path,
              "{\"question\": \"宝马有几辆？\", \"sql\": \"SELECT COUNT(*) FROM vehicles WHERE brand = '宝马'\"}\n"
              "\n"
              "{\"question\": \"How many cars?\"}\n"
@@ -163,7 +162,7 @@ TEST(ImportQuestions, ImportedLabelsAreValidatedByLine) {
   options.vehicles = 50;
   generate_inventory_db(dir.file("db.sqlite"), options);
   const std::string path = dir.file("labels.csv");
-  write_text(path,
+  testing::write_text(path,
              "question,sql\n"
              "How many cars?,SELECT COUNT(*) FROM vehicles\n"
              "Broken?,SELECT FROM nowhere\n"
@@ -185,7 +184,7 @@ TEST(ImportQuestions, ImportedLabelsAreValidatedByLine) {
 TEST(ImportQuestions, CsvBadRowsGiveFileLine) {
   testing::TempDir dir;
   const std::string path = dir.file("q.csv");
-  write_text(path,
+  testing::write_text(path,
              "question,sql\n"
              "\"How many BMWs, in total?\",\"SELECT COUNT(*) FROM vehicles WHERE brand = '宝马'\"\n"
              ",SELECT 1\n"
@@ -201,14 +200,14 @@ TEST(ImportQuestions, CsvBadRowsGiveFileLine) {
   EXPECT_EQ(r.errors[0], path + ":3: empty question");
   EXPECT_EQ(r.errors[1], path + ":4: expected 2 fields, found 3");
 
-  write_text(dir.file("bad.csv"), "question\n\"never closed\n");
+  testing::write_text(dir.file("bad.csv"), "question\n\"never closed\n");
   try {
     import_user_questions(dir.file("bad.csv"));
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), dir.file("bad.csv") + ":2: unterminated quoted field");
   }
-  write_text(dir.file("nohead.csv"), "text,sql\nq,\n");
+  testing::write_text(dir.file("nohead.csv"), "text,sql\nq,\n");
   EXPECT_THROW(import_user_questions(dir.file("nohead.csv")), Error);
   EXPECT_THROW(import_user_questions(dir.file("x.txt")), Error);
 }

@@ -26,7 +26,6 @@ std::string dump_tables(const std::string& path) {
   return out;
 }
 
-void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 TEST(InventoryDb, SameSeedSameRowsDifferentSeedDiffers) {
   testing::TempDir dir;
@@ -130,7 +129,7 @@ TEST(InventoryDb, DatesRoundTrip) {
 TEST(InventoryDb, CsvImportRejectsBadRowsWithFileLine) {
   testing::TempDir dir;
   const std::string csv = dir.file("export.csv");
-  write_text(csv,
+  testing::write_text(csv,
              "vehicle_id,brand,model,model_year,body_type,fuel_type,color,pickup_date,guide_price,status,store,city,region,mileage_km\n"
              "LBVAAAAAAAAAAAAA1,宝马,3系,2024,sedan,gasoline,白色,2024-03-01,299900,in_stock,北京朝阳店,北京,华北,0\n"
              "SHORT,宝马,3系,2024,sedan,gasoline,白色,2024-03-01,299900,in_stock,北京朝阳店,北京,华北,0\n"
@@ -158,14 +157,14 @@ TEST(InventoryDb, CsvImportRejectsBadRowsWithFileLine) {
 
 TEST(InventoryDb, CsvImportMissingColumnAndNoGoodRowsAreErrors) {
   testing::TempDir dir;
-  write_text(dir.file("a.csv"), "vehicle_id,brand\nX,Y\n");
+  testing::write_text(dir.file("a.csv"), "vehicle_id,brand\nX,Y\n");
   try {
     import_inventory_csv(dir.file("a.csv"), dir.file("db.sqlite"));
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("a.csv:1: header lacks column 'model'"), std::string::npos) << e.what();
   }
-  write_text(dir.file("b.csv"),
+  testing::write_text(dir.file("b.csv"),
              "vehicle_id,brand,model,model_year,body_type,fuel_type,color,pickup_date,guide_price,status,store,city,region\n"
              "BAD,宝马,3系,2024,sedan,gasoline,白色,2024-03-01,299900,in_stock,北京朝阳店,北京,华北\n");
   EXPECT_THROW(import_inventory_csv(dir.file("b.csv"), dir.file("db.sqlite")), Error);

@@ -12,45 +12,18 @@
 #include "model/generate.h"
 #include "model/lora.h"
 #include "model/model_init.h"
+#include "tests/support/test_models.h"
 #include "tests/support/test_support.h"
 
 namespace lathe {
 namespace {
 
-ModelConfig config(int64_t vocab = 40) {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = vocab;
-  c.max_position_embeddings = 128;
-  return c;
-}
-
-CausalLM model(int64_t vocab = 40, uint64_t seed = 21) {
-  CausalLM m(config(vocab));
-  init_random_weights(m, seed, 0.3);
-  m->eval();
-  return m;
+CausalLM decoder_model(int64_t vocab = 40, uint64_t seed = 21) {
+  return testing::random_test_model(testing::tiny_test_config(vocab), seed, 0.3);
 }
 
 torch::Tensor full_logits(CausalLM& m, const std::vector<int64_t>& ids) {  // [V] at the last position
   return m->forward_full(torch::tensor(ids).view({1, -1}))[0][-1];
-}
-
-std::vector<int32_t> argmax_loop(CausalLM& m, std::vector<int32_t> prompt, int steps) {
-  torch::NoGradGuard ng;
-  std::vector<int32_t> out;
-  for (int i = 0; i < steps; ++i) {
-    std::vector<int64_t> ids(prompt.begin(), prompt.end());
-    int32_t next = full_logits(m, ids).argmax().item<int64_t>();
-    out.push_back(next);
-    prompt.push_back(next);
-  }
-  return out;
 }
 
 // Prefills right-padded sequences into a fresh cache (the way BatchDecoder does).
@@ -72,7 +45,7 @@ KVCache prefill(CausalLM& m, const std::vector<std::vector<int64_t>>& seqs) {
 
 TEST(KVCache, RowsOfDifferentLengthsDecodeLikeFullForwards) {
   torch::NoGradGuard ng;
-  auto m = model();
+  auto m = decoder_model();
   torch::manual_seed(4);
   std::vector<std::vector<int64_t>> seqs;
   for (int64_t len : {3, 7, 5}) {
@@ -148,7 +121,7 @@ SamplingParams greedy(int tokens) {
 }
 
 TEST(BatchDecoder, RequestsJoiningMidwayGetTheirTokensAlone) {
-  auto m = model();
+  auto m = decoder_model();
   SamplingParams seeded;
   seeded.temperature = 1.0;
   seeded.top_k = 10;
@@ -165,8 +138,8 @@ TEST(BatchDecoder, RequestsJoiningMidwayGetTheirTokensAlone) {
   decoder.admit({b, c}, {lb, lc});
   EXPECT_EQ(decoder.rows(), 4);
   while (!decoder.empty()) decoder.step();
-  EXPECT_EQ(la->out[0].tokens, argmax_loop(m, a.prompt, 12));
-  EXPECT_EQ(lb->out[0].tokens, argmax_loop(m, b.prompt, 6));
+  EXPECT_EQ(la->out[0].tokens, testing::greedy_by_full_forwards(m, a.prompt, 12));
+  EXPECT_EQ(lb->out[0].tokens, testing::greedy_by_full_forwards(m, b.prompt, 6));
   for (int s = 0; s < 2; ++s) EXPECT_EQ(lc->out[s].tokens, alone_c[s].tokens) << "sample " << s;
   EXPECT_EQ(la->out[0].finish_reason, "length");
   EXPECT_EQ(decoder.generated_tokens(), 12 + 6 + 18);
@@ -174,7 +147,7 @@ TEST(BatchDecoder, RequestsJoiningMidwayGetTheirTokensAlone) {
 }
 
 TEST(BatchDecoder, CancelEndsOnlyThatRequest) {
-  auto m = model();
+  auto m = decoder_model();
   BatchDecoder decoder(m, nullptr);
   auto la = std::make_shared<Collect>(1), lb = std::make_shared<Collect>(1);
   auto ids = decoder.admit({{{5, 6, 7}, greedy(20)}, {{2, 2}, greedy(10)}}, {la, lb});
@@ -183,11 +156,11 @@ TEST(BatchDecoder, CancelEndsOnlyThatRequest) {
   while (!decoder.empty()) decoder.step();
   EXPECT_EQ(la->out[0].finish_reason, "abort");
   EXPECT_EQ(la->out[0].tokens.size(), 3u);
-  EXPECT_EQ(lb->out[0].tokens, argmax_loop(m, {2, 2}, 10));
+  EXPECT_EQ(lb->out[0].tokens, testing::greedy_by_full_forwards(m, {2, 2}, 10));
 }
 
 TEST(BatchDecoder, RefusedRequestsChangeNothing) {
-  auto m = model();
+  auto m = decoder_model();
   BatchDecoder decoder(m, nullptr, {/*max_rows=*/3, /*max_positions=*/32});
   auto la = std::make_shared<Collect>(1);
   decoder.admit({{{5, 6, 7}, greedy(4)}}, {la});
@@ -200,7 +173,7 @@ TEST(BatchDecoder, RefusedRequestsChangeNothing) {
   EXPECT_THROW(decoder.admit({{{1, 2}, greedy(4), "missing"}}, {la}), Error);  // unknown adapter
   EXPECT_EQ(decoder.rows(), 1);
   while (!decoder.empty()) decoder.step();
-  EXPECT_EQ(la->out[0].tokens, argmax_loop(m, {5, 6, 7}, 4));
+  EXPECT_EQ(la->out[0].tokens, testing::greedy_by_full_forwards(m, {5, 6, 7}, 4));
 }
 
 // B ~ N(0, 0.3) so each adapter moves the output.
@@ -212,7 +185,7 @@ void randomize_b(CausalLM& m, const std::string& name, uint64_t seed) {
 }
 
 TEST(RowAdapters, MixedBatchEqualsEachAdapterAlone) {
-  auto m = model();
+  auto m = decoder_model();
   LoraConfig lc;
   lc.r = 4;
   lc.alpha = 8;
@@ -227,8 +200,8 @@ TEST(RowAdapters, MixedBatchEqualsEachAdapterAlone) {
   std::map<std::string, std::vector<int32_t>> alone;
   for (const std::string name : {"", "a", "b"}) {
     set_active_adapters(m, name.empty() ? std::vector<std::string>{} : std::vector<std::string>{name});
-    alone[name + "1"] = argmax_loop(m, p1, 10);
-    alone[name + "2"] = argmax_loop(m, p2, 10);
+    alone[name + "1"] = testing::greedy_by_full_forwards(m, p1, 10);
+    alone[name + "2"] = testing::greedy_by_full_forwards(m, p2, 10);
   }
   set_active_adapters(m, {});
   EXPECT_NE(alone["a1"], alone["1"]);  // the adapters change the output
@@ -272,7 +245,7 @@ TEST(BatchDecoder, StreamedTextWithStopStringsIsNeverTakenBack) {
   for (int i = 0; i < 4; ++i) corpus += "SELECT COUNT(*) FROM cars WHERE brand = '宝马'; 在库 how many cars\n";
   save_bpe_model(train_bpe(corpus, options), dir.path());
   auto tok = load_tokenizer(dir.path());
-  auto m = model(tok->vocab_size(), 5);
+  auto m = decoder_model(tok->vocab_size(), 5);
   const std::vector<int32_t> prompt = tok->encode("SELECT");
   SamplingParams p = greedy(40);
   p.ignore_eos = true;

@@ -8,35 +8,16 @@
 
 #include "model/generate.h"
 #include "model/model_init.h"
+#include "tests/support/test_models.h"
 #include "tests/support/test_support.h"
 
 namespace lathe {
 namespace {
 
-ModelConfig config() { return testing::tiny_test_config(40); }
-
-CausalLM model() {
-  CausalLM m(config());
-  init_random_weights(m, 21, 0.3);
-  m->eval();
-  return m;
-}
-
-std::vector<int32_t> argmax_loop(CausalLM& m, std::vector<int32_t> prompt, int steps) {
-  torch::NoGradGuard ng;
-  std::vector<int32_t> out;
-  for (int i = 0; i < steps; ++i) {
-    std::vector<int64_t> ids(prompt.begin(), prompt.end());
-    auto logits = m->forward_full(torch::tensor(ids).view({1, -1}));
-    int32_t next = logits[0][-1].argmax().item<int64_t>();
-    out.push_back(next);
-    prompt.push_back(next);
-  }
-  return out;
-}
+CausalLM generate_model() { return testing::random_test_model(testing::tiny_test_config(40), 21, 0.3); }
 
 TEST(Generate, GreedyEqualsArgmaxOverFullForwards) {
-  auto m = model();
+  auto m = generate_model();
   SamplingParams p;
   p.temperature = 0;
   p.max_new_tokens = 12;
@@ -44,7 +25,7 @@ TEST(Generate, GreedyEqualsArgmaxOverFullForwards) {
   auto result = generate(m, nullptr, reqs);
   ASSERT_EQ(result.completions.size(), 3u);
   for (size_t r = 0; r < reqs.size(); ++r) {
-    EXPECT_EQ(result.completions[r][0].tokens, argmax_loop(m, reqs[r].prompt, 12)) << "request " << r;
+    EXPECT_EQ(result.completions[r][0].tokens, testing::greedy_by_full_forwards(m, reqs[r].prompt, 12)) << "request " << r;
     EXPECT_EQ(result.completions[r][0].finish_reason, "length");
   }
   EXPECT_EQ(result.generated_tokens, 36);
@@ -52,7 +33,7 @@ TEST(Generate, GreedyEqualsArgmaxOverFullForwards) {
 }
 
 TEST(Generate, SeededSamplingIsReproducibleAndBatchIndependent) {
-  auto m = model();
+  auto m = generate_model();
   SamplingParams p;
   p.temperature = 1.0;
   p.top_p = 0.9;
@@ -70,7 +51,7 @@ TEST(Generate, SeededSamplingIsReproducibleAndBatchIndependent) {
 }
 
 TEST(Generate, StopIdsEndRowsAndRowsLeaveTheBatch) {
-  auto m = model();
+  auto m = generate_model();
   SamplingParams greedy;
   greedy.temperature = 0;
   greedy.max_new_tokens = 12;
@@ -83,11 +64,11 @@ TEST(Generate, StopIdsEndRowsAndRowsLeaveTheBatch) {
   EXPECT_EQ(c.tokens, std::vector<int32_t>(free_run.begin(), free_run.begin() + first + 1));
   EXPECT_EQ(c.finish_reason, "stop");
   // The other row went on to its full length after the first left the batch.
-  EXPECT_EQ(result.completions[1][0].tokens, argmax_loop(m, {2, 2}, 12));
+  EXPECT_EQ(result.completions[1][0].tokens, testing::greedy_by_full_forwards(m, {2, 2}, 12));
 }
 
 TEST(Generate, LogprobsAreLogSoftmaxOfTheModel) {
-  auto m = model();
+  auto m = generate_model();
   SamplingParams p;
   p.temperature = 0;
   p.max_new_tokens = 3;
@@ -107,7 +88,7 @@ TEST(Generate, LogprobsAreLogSoftmaxOfTheModel) {
 // Every step's entropy is that of softmax(raw logits) after the prompt and the tokens before
 // it (a direct double-precision formula over full forwards), whatever the temperature.
 TEST(Generate, EntropyPerStepIsThatOfTheModelsDistribution) {
-  auto m = model();
+  auto m = generate_model();
   for (double temperature : {0.0, 1.5}) {
     SamplingParams p;
     p.temperature = temperature;

@@ -20,6 +20,7 @@
 #include "model/model_init.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
+#include "tests/support/test_models.h"
 #include "tests/support/test_support.h"
 
 namespace lathe {
@@ -30,32 +31,8 @@ using testing::TempDir;
 
 const std::vector<std::string> kAllTargets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 
-ModelConfig small_config(const std::string& type = "llama") {
-  ModelConfig c;
-  c.model_type = type;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 50;
-  c.max_position_embeddings = 64;
-  c.rms_norm_eps = 1e-5;
-  if (type == "qwen2") {
-    c.qkv_bias = true;
-    c.tie_word_embeddings = true;
-    c.rope_theta = 1000000.0;
-  }
-  return c;
-}
-
-CausalLM random_model(const ModelConfig& c, uint64_t seed = 1) {
-  CausalLM m(c);
-  init_random_weights(m, seed, 0.2);
-  m->eval();
-  return m;
-}
+using testing::random_test_model;
+using testing::small_gqa_config;
 
 torch::Tensor sample_ids() {
   return torch::tensor({3, 17, 42, 8, 1, 29, 11, 5, 33, 2}, torch::kInt64).view({2, 5});
@@ -100,7 +77,7 @@ std::string error_of(F&& f) {
 
 TEST(Lora, ZeroBGivesBaseLogitsExactly) {
   for (const std::string type : {"llama", "qwen2"}) {
-    auto m = random_model(small_config(type));
+    auto m = random_test_model(small_gqa_config(type));
     auto base = logits_of(m);
     add_lora_adapter(m, "default", config_with(kAllTargets), 7);
     EXPECT_TRUE(torch::equal(logits_of(m), base)) << type;
@@ -108,7 +85,7 @@ TEST(Lora, ZeroBGivesBaseLogitsExactly) {
 }
 
 TEST(Lora, ParametersNamedLikePeftAndOnlyTheyTrain) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   auto params = add_lora_adapter(m, "default", config_with(kAllTargets), 7);
   EXPECT_EQ(params.size(), 2u * 7 * 2);
   std::set<std::string> lora_names;
@@ -131,13 +108,13 @@ TEST(Lora, ParametersNamedLikePeftAndOnlyTheyTrain) {
   EXPECT_DOUBLE_EQ(pair.scale, 2.0);
 
   // Same seed, same A.
-  auto m2 = random_model(small_config());
+  auto m2 = random_test_model(small_gqa_config());
   add_lora_adapter(m2, "default", config_with(kAllTargets), 7);
   EXPECT_TRUE(torch::equal(m2->model->layer_list[0]->self_attn->q_proj->adapters.at("default").A, pair.A));
 }
 
 TEST(Lora, GradientsReachOnlyLoraParameters) {
-  auto m = random_model(small_config("qwen2"));
+  auto m = random_test_model(small_gqa_config("qwen2"));
   add_lora_adapter(m, "default", config_with(kAllTargets), 7);
   randomize_b(m, "default", 3);
   m->train();
@@ -192,7 +169,7 @@ TEST(Lora, LinearMatchesDirectFormulaWithTwoAdaptersAndRslora) {
 }
 
 TEST(Lora, TwoActiveAdaptersSumAndCanBeChosen) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   add_lora_adapter(m, "a", config_with({"q_proj", "v_proj"}), 1);
   add_lora_adapter(m, "b", config_with({"down_proj"}), 2);
   randomize_b(m, "a", 3);
@@ -222,7 +199,7 @@ TEST(Lora, TwoActiveAdaptersSumAndCanBeChosen) {
 }
 
 TEST(Lora, AdaptersDisabledGivesBaseAndRestores) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   auto base = logits_of(m);
   add_lora_adapter(m, "default", config_with(kAllTargets), 7);
   randomize_b(m, "default", 3);
@@ -238,7 +215,7 @@ TEST(Lora, AdaptersDisabledGivesBaseAndRestores) {
 }
 
 TEST(Lora, MergeMatchesUnmergedAndUnmergeRestoresWeights) {
-  auto m = random_model(small_config("qwen2"));
+  auto m = random_test_model(small_gqa_config("qwen2"));
   auto base = logits_of(m);
   auto original = base_weights(m);
   add_lora_adapter(m, "default", config_with(kAllTargets), 7);
@@ -270,7 +247,7 @@ TEST(Lora, MergeMatchesUnmergedAndUnmergeRestoresWeights) {
 }
 
 TEST(Lora, MergeAndUnloadKeepsMergedWeightsAndBaseNames) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   auto names_before = base_weights(m);
   add_lora_adapter(m, "default", config_with(kAllTargets), 7);
   randomize_b(m, "default", 3);
@@ -283,7 +260,7 @@ TEST(Lora, MergeAndUnloadKeepsMergedWeightsAndBaseNames) {
 }
 
 TEST(Lora, LayersToTransformHonoured) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   auto c = config_with({"q_proj", "up_proj"});
   c.layers_to_transform = {1};
   auto params = add_lora_adapter(m, "default", c, 7);
@@ -303,14 +280,14 @@ TEST(Lora, LayersToTransformHonoured) {
                            "base_model.model.model.layers.1.mlp.up_proj.lora_B.weight",
                            "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight",
                            "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight"}));
-  auto fresh = random_model(small_config());
+  auto fresh = random_test_model(small_gqa_config());
   auto loaded = load_peft_adapter(fresh, "x", dir.file("adapter"));
   EXPECT_EQ(loaded.layers_to_transform, std::vector<int64_t>{1});
   EXPECT_TRUE(fresh->model->layer_list[0]->self_attn->q_proj->adapters.empty());
 }
 
 TEST(Lora, ConfigErrorsAreLoud) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   auto e = error_of([&] { add_lora_adapter(m, "default", config_with({"qkv_proj"}), 1); });
   EXPECT_NE(e.find("unknown target module 'qkv_proj'"), std::string::npos) << e;
   EXPECT_NE(e.find("q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj"), std::string::npos) << e;
@@ -330,8 +307,8 @@ TEST(Lora, ConfigErrorsAreLoud) {
 
 // The PEFT layout for one model shape: keys, shapes, dtype, metadata, every config field.
 void check_peft_layout(const std::string& type) {
-  const auto cfg = small_config(type);
-  auto m = random_model(cfg);
+  const auto cfg = small_gqa_config(type);
+  auto m = random_test_model(cfg);
   auto c = config_with({"v_proj", "q_proj", "k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, 4, 16);
   c.dropout = 0.05;
   c.base_model_name_or_path = "tiny/" + type;
@@ -380,7 +357,7 @@ void check_peft_layout(const std::string& type) {
   EXPECT_EQ(std::set<std::string>(names.begin(), names.end()), expected_keys);
 
   // Round trip into a fresh copy of the base: identical logits.
-  auto fresh = random_model(cfg);
+  auto fresh = random_test_model(cfg);
   auto loaded = load_peft_adapter(fresh, "reloaded", dir.file("adapter"));
   EXPECT_EQ(loaded.r, 4);
   EXPECT_DOUBLE_EQ(loaded.alpha, 16);
@@ -403,7 +380,7 @@ TEST(LoraPeft, LlamaLayoutAndRoundTrip) { check_peft_layout("llama"); }
 TEST(LoraPeft, Qwen2LayoutAndRoundTrip) { check_peft_layout("qwen2"); }
 
 TEST(LoraPeft, RsloraAndAdapterNameInfixLoad) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   auto c = config_with({"q_proj", "v_proj"}, 4, 8);
   c.use_rslora = true;
   add_lora_adapter(m, "default", c, 7);
@@ -425,14 +402,14 @@ TEST(LoraPeft, RsloraAndAdapterNameInfixLoad) {
   fs::create_directories(dir.file("b"));
   fs::copy_file(dir.file("a/adapter_config.json"), dir.file("b/adapter_config.json"));
   save_safetensors(dir.file("b/adapter_model.safetensors"), renamed);
-  auto fresh = random_model(small_config());
+  auto fresh = random_test_model(small_gqa_config());
   auto loaded = load_peft_adapter(fresh, "default", dir.file("b"));
   EXPECT_TRUE(loaded.use_rslora);
   EXPECT_TRUE(torch::equal(logits_of(fresh), adapted));
 }
 
 TEST(LoraPeft, SeveralNamedAdaptersLoadSideBySide) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   add_lora_adapter(m, "a", config_with({"q_proj", "v_proj"}), 1);
   add_lora_adapter(m, "b", config_with({"down_proj", "q_proj"}, 2, 4), 2);
   randomize_b(m, "a", 3);
@@ -444,7 +421,7 @@ TEST(LoraPeft, SeveralNamedAdaptersLoadSideBySide) {
   save_peft_adapter(m, "a", config_with({"q_proj", "v_proj"}), dir.file("a"));
   save_peft_adapter(m, "b", config_with({"down_proj", "q_proj"}, 2, 4), dir.file("b"));
 
-  auto fresh = random_model(small_config());
+  auto fresh = random_test_model(small_gqa_config());
   load_peft_adapter(fresh, "sql", dir.file("a"));
   load_peft_adapter(fresh, "chat", dir.file("b"));
   EXPECT_EQ(adapter_names(fresh), (std::vector<std::string>{"chat", "sql"}));
@@ -456,7 +433,7 @@ TEST(LoraPeft, SeveralNamedAdaptersLoadSideBySide) {
 }
 
 TEST(LoraPeft, ModulesToSaveLoadOnlyWhenAskedAndReplaceTheWeights) {
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   auto c = config_with({"q_proj"});
   c.modules_to_save = {"embed_tokens", "lm_head"};
   add_lora_adapter(m, "default", c, 7);
@@ -475,7 +452,7 @@ TEST(LoraPeft, ModulesToSaveLoadOnlyWhenAskedAndReplaceTheWeights) {
   EXPECT_EQ(f.entry("base_model.model.model.embed_tokens.weight").shape, (std::vector<int64_t>{50, 32}));
   EXPECT_EQ(f.entry("base_model.model.lm_head.weight").shape, (std::vector<int64_t>{50, 32}));
 
-  auto fresh = random_model(small_config());
+  auto fresh = random_test_model(small_gqa_config());
   const auto e = error_of([&] { load_peft_adapter(fresh, "default", dir.file("a")); });
   EXPECT_NE(e.find("key 'modules_to_save'"), std::string::npos) << e;
   EXPECT_NE(e.find("vLLM cannot load"), std::string::npos) << e;
@@ -487,7 +464,7 @@ TEST(LoraPeft, ModulesToSaveLoadOnlyWhenAskedAndReplaceTheWeights) {
   EXPECT_TRUE(torch::equal(logits_of(fresh), trained));
 
   // A tied model has no lm_head of its own to save.
-  auto tied = random_model(small_config("qwen2"));
+  auto tied = random_test_model(small_gqa_config("qwen2"));
   EXPECT_NE(error_of([&] { modules_to_save_weights(tied, {"lm_head"}); }).find("ties lm_head to embed_tokens"),
             std::string::npos);
 }
@@ -498,7 +475,7 @@ struct BadAdapterFixture {
   json config;
   NamedTensors tensors;
   BadAdapterFixture() {
-    auto m = random_model(small_config());
+    auto m = random_test_model(small_gqa_config());
     auto c = config_with({"q_proj", "v_proj"}, 8, 16);
     add_lora_adapter(m, "default", c, 7);
     save_peft_adapter(m, "default", c, dir.file("good"));
@@ -513,7 +490,7 @@ struct BadAdapterFixture {
     fs::create_directories(d);
     write_file_atomic(d + "/adapter_config.json", config_text);
     save_safetensors(d + "/adapter_model.safetensors", t);
-    auto m = random_model(small_config());
+    auto m = random_test_model(small_gqa_config());
     return error_of([&] { load_peft_adapter(m, "default", d); });
   }
   std::string with_config(const std::function<void(json&)>& edit) {
@@ -533,7 +510,7 @@ struct BadAdapterFixture {
 TEST(LoraPeft, BadAdaptersErrorNamingFileKeyAndTensor) {
   BadAdapterFixture fx;
   {
-    auto m = random_model(small_config());
+    auto m = random_test_model(small_gqa_config());
     EXPECT_NO_THROW(load_peft_adapter(m, "default", fx.dir.file("good")));
   }
   auto e = fx.load_error("{\"r\": 8,", fx.tensors);
@@ -583,7 +560,7 @@ TEST(LoraPeft, BadAdaptersErrorNamingFileKeyAndTensor) {
   e = fx.with_tensors([](NamedTensors& t) { t.clear(); });
   EXPECT_HAS(e, "matches zero modules");
 
-  auto m = random_model(small_config());
+  auto m = random_test_model(small_gqa_config());
   e = error_of([&] { load_peft_adapter(m, "default", fx.dir.file("nowhere")); });
   EXPECT_HAS(e, "nowhere: not a folder");
 }

@@ -10,36 +10,13 @@
 #include "model/model_init.h"
 #include "model/rope.h"
 #include "model/transformer.h"
+#include "tests/support/test_models.h"
 
 namespace lathe {
 namespace {
 
-ModelConfig small_config(const std::string& type = "llama") {
-  ModelConfig c;
-  c.model_type = type;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 50;
-  c.max_position_embeddings = 64;
-  c.rms_norm_eps = 1e-5;
-  if (type == "qwen2") {
-    c.qkv_bias = true;
-    c.tie_word_embeddings = true;
-    c.rope_theta = 1000000.0;
-  }
-  return c;
-}
-
-CausalLM random_model(const ModelConfig& c, uint64_t seed = 1) {
-  CausalLM m(c);
-  init_random_weights(m, seed, 0.2);
-  m->eval();
-  return m;
-}
+using testing::random_test_model;
+using testing::small_gqa_config;
 
 // Direct inv_freq in double, written from the formulas in ../shared/docs/INTEROP.md.
 std::vector<double> direct_inv_freq(const ModelConfig& c, int64_t seq_len) {
@@ -104,10 +81,10 @@ void check_rope(const ModelConfig& c, int64_t seq_len) {
   }
 }
 
-TEST(Rope, DefaultMatchesDirectFormula) { check_rope(small_config(), 40); }
+TEST(Rope, DefaultMatchesDirectFormula) { check_rope(small_gqa_config(), 40); }
 
 TEST(Rope, ScalingTypesMatchDirectFormula) {
-  auto c = small_config();
+  auto c = small_gqa_config();
   c.head_dim = 64;
   c.rope_theta = 500000;
   c.rope_scaling.type = "linear";
@@ -133,8 +110,8 @@ TEST(Rope, ScalingTypesMatchDirectFormula) {
 
 TEST(Attention, GroupedQueryEqualsMultiHeadWithRepeatedKV) {
   torch::NoGradGuard ng;
-  auto gqa_config = small_config("qwen2");  // 4 heads, 2 kv heads, q/k/v bias
-  auto gqa = random_model(gqa_config);
+  auto gqa_config = small_gqa_config("qwen2");  // 4 heads, 2 kv heads, q/k/v bias
+  auto gqa = random_test_model(gqa_config);
   auto mha_config = gqa_config;
   mha_config.num_key_value_heads = mha_config.num_attention_heads;
   CausalLM mha(mha_config);
@@ -158,7 +135,7 @@ TEST(Attention, GroupedQueryEqualsMultiHeadWithRepeatedKV) {
 
 void check_cache_matches_full(const ModelConfig& c) {
   torch::NoGradGuard ng;
-  auto m = random_model(c, 7);
+  auto m = random_test_model(c, 7);
   const int64_t B = 2, T = 12, prefix = 5;
   auto ids = torch::randint(0, c.vocab_size, {B, T}, torch::kInt64);
   auto full = m->forward_full(ids);  // [B, T, V]
@@ -176,13 +153,13 @@ void check_cache_matches_full(const ModelConfig& c) {
   EXPECT_EQ(cache.length(), T);
 }
 
-TEST(KVCache, DecodeMatchesFullForwardLlama) { check_cache_matches_full(small_config()); }
-TEST(KVCache, DecodeMatchesFullForwardQwen2) { check_cache_matches_full(small_config("qwen2")); }
+TEST(KVCache, DecodeMatchesFullForwardLlama) { check_cache_matches_full(small_gqa_config()); }
+TEST(KVCache, DecodeMatchesFullForwardQwen2) { check_cache_matches_full(small_gqa_config("qwen2")); }
 
 TEST(Batching, LeftPaddedRowsMatchRowsAlone) {
   torch::NoGradGuard ng;
-  auto c = small_config("qwen2");
-  auto m = random_model(c, 11);
+  auto c = small_gqa_config("qwen2");
+  auto m = random_test_model(c, 11);
   auto long_ids = torch::randint(0, 50, {1, 10}, torch::kInt64);
   auto short_ids = torch::randint(0, 50, {1, 4}, torch::kInt64);
   auto alone_long = m->forward_full(long_ids);
@@ -201,7 +178,7 @@ TEST(Batching, LeftPaddedRowsMatchRowsAlone) {
 }
 
 TEST(Transformer, ParameterNamesAreHuggingFaceKeys) {
-  auto llama = CausalLM(small_config());
+  auto llama = CausalLM(small_gqa_config());
   auto names = llama->named_parameters().keys();
   std::set<std::string> set(names.begin(), names.end());
   EXPECT_TRUE(set.count("model.embed_tokens.weight"));
@@ -211,7 +188,7 @@ TEST(Transformer, ParameterNamesAreHuggingFaceKeys) {
   EXPECT_TRUE(set.count("model.norm.weight"));
   EXPECT_TRUE(set.count("lm_head.weight"));
   EXPECT_FALSE(set.count("model.layers.0.self_attn.q_proj.bias"));
-  auto qwen = CausalLM(small_config("qwen2"));
+  auto qwen = CausalLM(small_gqa_config("qwen2"));
   auto qnames = qwen->named_parameters().keys();
   std::set<std::string> qset(qnames.begin(), qnames.end());
   EXPECT_TRUE(qset.count("model.layers.0.self_attn.q_proj.bias"));
@@ -222,8 +199,8 @@ TEST(Transformer, ParameterNamesAreHuggingFaceKeys) {
 
 TEST(Transformer, Bf16ForwardTracksF32) {
   torch::NoGradGuard ng;
-  auto c = small_config();
-  auto m = random_model(c, 5);
+  auto c = small_gqa_config();
+  auto m = random_test_model(c, 5);
   auto ids = torch::randint(0, 50, {2, 8}, torch::kInt64);
   auto f32 = m->forward_full(ids);
   m->to(torch::kBFloat16);

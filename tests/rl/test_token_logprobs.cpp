@@ -4,33 +4,18 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "model/model_init.h"
 #include "rl/token_logprobs.h"
+#include "tests/support/test_models.h"
 
 namespace lathe::rl {
 namespace {
 
-ModelConfig small_config(bool tied) {
-  ModelConfig c;
-  c.model_type = "llama";
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 61;
-  c.max_position_embeddings = 64;
-  c.rms_norm_eps = 1e-5;
-  c.tie_word_embeddings = tied;
-  return c;
-}
-
+// Vocab 61, tied or not: the chunked path must handle both output heads.
 CausalLM random_model(bool tied) {
-  CausalLM m(small_config(tied));
-  init_random_weights(m, 3, 0.3);
-  m->eval();
-  return m;
+  ModelConfig c = testing::small_gqa_config();
+  c.vocab_size = 61;
+  c.tie_word_embeddings = tied;
+  return testing::random_test_model(c, 3, 0.3);
 }
 
 torch::Tensor head_weight(CausalLM& m) { return m->lm_head ? m->lm_head->weight : m->model->embed_tokens->weight; }

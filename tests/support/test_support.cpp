@@ -88,6 +88,8 @@ std::string random_unicode_text(std::mt19937& rng, size_t n_chunks) {
   return text;
 }
 
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
 ModelConfig tiny_test_config(int64_t vocab_size, int64_t max_positions) {
   ModelConfig c;
   c.hidden_size = 32;

@@ -26,6 +26,9 @@ std::optional<std::string> fixture_path(const std::string& relative);
 // combining marks, Cyrillic, Khmer, whitespace runs, digits and special-token look-alikes.
 std::string random_unicode_text(std::mt19937& rng, size_t n_chunks);
 
+// Writes `text` to `path` as it is (test inputs, good and malformed).
+void write_text(const std::string& path, const std::string& text);
+
 // A 2-layer, hidden-32 llama shape (4 heads, 2 kv heads) for tests that need a model that
 // runs in milliseconds.
 ModelConfig tiny_test_config(int64_t vocab_size, int64_t max_positions = 128);
