@@ -78,12 +78,19 @@ std::string save_checkpoint(const std::string& run_dir, const TrainState& state,
   }
   const std::string name = "step-" + std::to_string(state.step);
   const fs::path tmp = root / (".tmp-" + name + "-" + std::to_string(::getpid()));
-  fs::create_directories(tmp);
-  write_payload(tmp.string());
-  save_rng_state((tmp / "rng.pt").string());
-  write_file_atomic((tmp / "state.json").string(), state.to_json().dump(2) + "\n");
   const std::string final_dir = (root / name).string();
-  replace_directory_atomic(tmp.string(), final_dir);
+  try {
+    fs::create_directories(tmp);
+    write_payload(tmp.string());
+    save_rng_state((tmp / "rng.pt").string());
+    write_file_atomic((tmp / "state.json").string(), state.to_json().dump(2) + "\n");
+    replace_directory_atomic(tmp.string(), final_dir);
+  } catch (...) {
+    // A full disk: give back what the half-written checkpoint took; the older ones stay.
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
   auto all = complete_checkpoints(run_dir);
   // A pruned checkpoint leaves its step-N name in one rename before its files go: a kill
   // during the deletion must not leave a step-N folder that has state.json but no weights.
