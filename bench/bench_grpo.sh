@@ -31,8 +31,9 @@ trap 'rm -rf "$work"' EXIT
 python3 -c '
 import json, sys
 for line in open(sys.argv[1]):
-    for m in json.loads(line)["messages"]:
-        print(m["content"])' configs/data/inventory-sft-train.jsonl > "$work/corpus.txt"
+    row = json.loads(line)  # chat rows and prompt/completion rows
+    for text in [m["content"] for m in row.get("messages", [])] + [row.get("prompt", ""), row.get("completion", "")]:
+        print(text)' configs/data/inventory-sft-train.jsonl > "$work/corpus.txt"
 "$lathe" init-model --preset tiny --corpus "$work/corpus.txt" --out "$work/model" --seed 0 >/dev/null
 
 lscpu | sed -n 's/^Model name: *//p' | head -1 | sed 's/^/# cpu: /'
