@@ -194,30 +194,6 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
   return order;
 }
 
-std::vector<rl::PromptRow> load_prompts(const std::string& path, const ChatTemplate& chat, const Tokenizer& tokenizer,
-                                        int64_t max_prompt_len) {
-  std::ifstream in(path);
-  if (!in) fail("data.train: cannot read " + path);
-  std::vector<rl::PromptRow> rows;
-  std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(number);
-    json row;
-    try {
-      row = json::parse(line);
-    } catch (const json::exception& e) {
-      fail(where + ": not a JSON object (" + std::string(e.what()) + ")");
-    }
-    rows.push_back(rl::encode_prompt_row(row, chat, tokenizer, where));
-    if (static_cast<int64_t>(rows.back().prompt_ids.size()) > max_prompt_len)
-      fail(where + ": prompt of " + std::to_string(rows.back().prompt_ids.size()) +
-           " tokens exceeds data.max_prompt_len=" + std::to_string(max_prompt_len));
-  }
-  if (rows.empty()) fail("data.train: " + path + " holds no rows");
-  return rows;
-}
-
 // Copies a saved adapter's weights into the live adapter, so the optimizer keeps its tensors.
 void copy_adapter_weights(CausalLM& model, const std::string& dir) {
   const std::string staging = "resume";
@@ -339,7 +315,7 @@ GrpoResult run_grpo(const Config& config, const GrpoRunOptions& options) {
 
   std::vector<rl::WeightedReward> rewards = make_configured_rewards(config);
   const std::vector<rl::PromptRow> prompts =
-      load_prompts(config.get_string("data.train"), loaded.chat, tokenizer, config.get_int("data.max_prompt_len"));
+      rl::load_prompt_rows(config.get_string("data.train"), loaded.chat, tokenizer, config.get_int("data.max_prompt_len"));
   const bool shuffle = config.get_bool("data.shuffle");
   dist->check_same(static_cast<int64_t>(prompts.size()), "the number of prompts (" + config.get_string("data.train") + ")");
 

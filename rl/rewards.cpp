@@ -284,7 +284,13 @@ class AnswerContainsReward : public RewardFunction {
     if (!row.contains(column_) || !row[column_].is_array() || row[column_].empty())
       fail("answer_contains: the dataset row has no non-empty list column '" + column_ + "'");
     std::vector<std::string> terms;
-    for (const auto& t : row[column_]) terms.push_back(normalize_answer(t.get<std::string>()));
+    for (size_t i = 0; i < row[column_].size(); ++i) {
+      const json& term = row[column_][i];
+      if (!term.is_string())
+        fail("answer_contains: the dataset row's '" + column_ + "' must be a list of strings; item " +
+             std::to_string(i) + " is " + term.type_name());
+      terms.push_back(normalize_answer(term.get<std::string>()));
+    }
     std::vector<double> out;
     for (const auto& c : completions) {
       const std::string answer = normalize_answer(extract_xml_answer(c));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 
 #include "core/error.h"
 
@@ -30,6 +31,30 @@ PromptRow encode_prompt_row(const json& row, const ChatTemplate& chat, const Tok
   out.row = row;
   out.prompt_ids = encode_rendered_chat(tokenizer, chat.render(messages, /*add_generation_prompt=*/true));
   return out;
+}
+
+std::vector<PromptRow> load_prompt_rows(const std::string& path, const ChatTemplate& chat, const Tokenizer& tokenizer,
+                                        int64_t max_prompt_len) {
+  std::ifstream in(path);
+  if (!in) fail("data.train: cannot read " + path);
+  std::vector<PromptRow> rows;
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(number);
+    json row;
+    try {
+      row = json::parse(line);
+    } catch (const json::exception& e) {
+      fail(where + ": not a JSON object (" + std::string(e.what()) + ")");
+    }
+    rows.push_back(encode_prompt_row(row, chat, tokenizer, where));
+    if (static_cast<int64_t>(rows.back().prompt_ids.size()) > max_prompt_len)
+      fail(where + ": prompt of " + std::to_string(rows.back().prompt_ids.size()) +
+           " tokens exceeds data.max_prompt_len=" + std::to_string(max_prompt_len));
+  }
+  if (rows.empty()) fail("data.train: " + path + " holds no rows");
+  return rows;
 }
 
 Rollout collect_rollout(CausalLM& model, const Tokenizer& tokenizer, const std::vector<PromptRow>& prompts,

@@ -34,6 +34,11 @@ struct PromptRow {
 PromptRow encode_prompt_row(const nlohmann::json& row, const ChatTemplate& chat, const Tokenizer& tokenizer,
                             const std::string& where);
 
+// Every non-blank line of a GRPO JSONL file (data.train) as a PromptRow; errors name
+// FILE:LINE, as does a prompt longer than max_prompt_len tokens. An empty file is an error.
+std::vector<PromptRow> load_prompt_rows(const std::string& path, const ChatTemplate& chat, const Tokenizer& tokenizer,
+                                        int64_t max_prompt_len);
+
 struct RolloutOptions {
   int64_t num_generations = 8;   // G
   SamplingParams sampling;       // max_new_tokens, temperature, top_p, top_k (n is set to G)

@@ -219,6 +219,32 @@ GenerationFields parse_generation_fields(const json& body, bool chat) {
   return f;
 }
 
+json parse_request_body(const std::string& text) {
+  json body;
+  try {
+    body = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ApiError(400, std::string("The request body is not valid JSON: ") + e.what());
+  }
+  if (!body.is_object()) throw ApiError(400, "The request body must be a JSON object.");
+  return body;
+}
+
+std::string optional_string_field(const json& body, const char* key) {
+  const json* v = find_field(body, key);
+  if (!v) return "";
+  if (!v->is_string()) bad_type(key, "a string", *v);
+  return v->get<std::string>();
+}
+
+LoadLoraRequest parse_load_lora_request(const json& body) {
+  LoadLoraRequest out;
+  out.name = optional_string_field(body, "lora_name");
+  out.path = optional_string_field(body, "lora_path");
+  if (auto in_place = bool_field(body, "load_inplace")) out.in_place = *in_place;
+  return out;
+}
+
 int resolve_max_tokens(const GenerationFields& f, bool chat, int64_t prompt_tokens, int64_t max_model_len,
                        int64_t cap) {
   if (prompt_tokens >= max_model_len)

@@ -23,6 +23,20 @@ namespace lathe::serve {
 
 using nlohmann::json;
 
+// A request body as JSON: 400 when it is not valid JSON or not an object.
+json parse_request_body(const std::string& text);
+
+// body[key] as a string; "" when absent or null, a 400 naming the key for another type.
+std::string optional_string_field(const json& body, const char* key);
+
+// /v1/load_lora_adapter's body (vLLM's fields): lora_name, lora_path, load_inplace.
+struct LoadLoraRequest {
+  std::string name;
+  std::string path;
+  bool in_place = false;  // replace a loaded adapter of that name
+};
+LoadLoraRequest parse_load_lora_request(const json& body);
+
 // What a completions or chat body asks of generation, before the prompt is known.
 struct GenerationFields {
   std::string model;                 // as named in the request ("" = the base model)

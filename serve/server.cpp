@@ -31,24 +31,6 @@ void send_json(Response& res, int status, const json& body) {
 
 void send_error(Response& res, const ApiError& e) { send_json(res, e.status, error_body(e.status, e.what(), e.param)); }
 
-json parse_body(const Request& req) {
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, std::string("The request body is not valid JSON: ") + e.what());
-  }
-  if (!body.is_object()) throw ApiError(400, "The request body must be a JSON object.");
-  return body;
-}
-
-std::string string_field(const json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return "";
-  if (!it->is_string()) throw ApiError(400, std::string("'") + key + "' must be a string, got " + describe(*it), key);
-  return it->get<std::string>();
-}
-
 bool constant_time_equal(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
@@ -439,7 +421,7 @@ void Server::setup_routes() {
 
   auto generation = [this](bool chat) {
     return [this, chat](const Request& req, Response& res) {
-      const json body = parse_body(req);
+      const json body = parse_request_body(req.body);
       ResponseContext ctx;
       ctx.chat = chat;
       ctx.fields = parse_generation_fields(body, chat);
@@ -503,31 +485,26 @@ void Server::setup_routes() {
   if (options_.runtime_lora_updating) {
     http_.Post("/v1/load_lora_adapter", guarded([this, require_lora](const Request& req, Response& res) {
       require_lora();
-      const json body = parse_body(req);
-      const std::string name = string_field(body, "lora_name"), path = string_field(body, "lora_path");
-      bool in_place = false;
-      if (body.contains("load_inplace") && !body["load_inplace"].is_null()) {
-        if (!body["load_inplace"].is_boolean()) throw ApiError(400, "'load_inplace' must be true or false.", "load_inplace");
-        in_place = body["load_inplace"].get<bool>();
-      }
+      const json body = parse_request_body(req.body);
+      const LoadLoraRequest load = parse_load_lora_request(body);
       const auto& names = options_.served_model_names;
-      if (std::find(names.begin(), names.end(), name) != names.end())
-        throw ApiError(400, "'" + name + "' is the base model's name; choose another lora_name.", "lora_name");
-      scheduler_->load_adapter(name, path, in_place);
-      res.set_content("Success: LoRA adapter '" + name + "' added successfully.", "text/plain");
+      if (std::find(names.begin(), names.end(), load.name) != names.end())
+        throw ApiError(400, "'" + load.name + "' is the base model's name; choose another lora_name.", "lora_name");
+      scheduler_->load_adapter(load.name, load.path, load.in_place);
+      res.set_content("Success: LoRA adapter '" + load.name + "' added successfully.", "text/plain");
     }));
     http_.Post("/v1/unload_lora_adapter", guarded([this, require_lora](const Request& req, Response& res) {
       require_lora();
-      const json body = parse_body(req);
-      const std::string name = string_field(body, "lora_name");
+      const json body = parse_request_body(req.body);
+      const std::string name = optional_string_field(body, "lora_name");
       scheduler_->unload_adapter(name);
       res.set_content("Success: LoRA adapter '" + name + "' removed successfully.", "text/plain");
     }));
   }
 
   http_.Post("/tokenize", guarded([this](const Request& req, Response& res) {
-    const json body = parse_body(req);
-    const std::string model = string_field(body, "model");
+    const json body = parse_request_body(req.body);
+    const std::string model = optional_string_field(body, "model");
     const auto& names = options_.served_model_names;
     if (!model.empty() && std::find(names.begin(), names.end(), model) == names.end() && !scheduler_->has_adapter(model))
       throw ApiError(404, "The model `" + model + "` does not exist.", "model");
@@ -554,8 +531,8 @@ void Server::setup_routes() {
   }));
 
   http_.Post("/detokenize", guarded([this](const Request& req, Response& res) {
-    const json body = parse_body(req);
-    const std::string model = string_field(body, "model");
+    const json body = parse_request_body(req.body);
+    const std::string model = optional_string_field(body, "model");
     const auto& names = options_.served_model_names;
     if (!model.empty() && std::find(names.begin(), names.end(), model) == names.end() && !scheduler_->has_adapter(model))
       throw ApiError(404, "The model `" + model + "` does not exist.", "model");

@@ -1,0 +1,30 @@
+# Sanitizers and the fuzz build, applied to every target lathe defines (its libraries, tests,
+# benchmarks and the binary; not the prebuilt LibTorch or Debian libraries).
+# * LATHE_SANITIZE=address,undefined (any -fsanitize= list): compile and link with it and
+#   frame pointers, for a second build folder that runs the unit tests (docs/reliability.md).
+#   UBSan reports and continues unless UBSAN_OPTIONS=halt_on_error=1 (the fuzz script and the
+#   measured test runs set it), so one rule decides whether undefined behaviour fails a run.
+# * LATHE_BUILD_FUZZ: one libFuzzer executable per parser (tests/fuzz/); needs clang. Every
+#   lathe target then carries libFuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link)
+#   and, unless LATHE_SANITIZE says otherwise, ASan and UBSan.
+set(LATHE_SANITIZE "" CACHE STRING "Sanitizers for lathe's own targets, e.g. address,undefined (empty = none)")
+option(LATHE_BUILD_FUZZ "Build the libFuzzer targets (clang)" OFF)
+
+if(LATHE_BUILD_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "LATHE_BUILD_FUZZ needs clang (CC=clang CXX=clang++; scripts/fuzz.sh sets them), "
+                        "not ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  if(LATHE_SANITIZE STREQUAL "")
+    set(LATHE_SANITIZE address,undefined)
+  endif()
+  # Line tables only: file:line in sanitizer reports without full debug info, which would
+  # multiply the size of the LibTorch precompiled header.
+  add_compile_options(-fsanitize=fuzzer-no-link -gline-tables-only)
+endif()
+
+if(NOT LATHE_SANITIZE STREQUAL "")
+  add_compile_options(-fsanitize=${LATHE_SANITIZE} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${LATHE_SANITIZE})
+  message(STATUS "lathe sanitizers: ${LATHE_SANITIZE}")
+endif()
