@@ -20,13 +20,26 @@ common=(--config configs/sft-tiny.yaml training.max_steps=16 checkpoint.every=1 
 RANDOM=11
 kills=0
 finished=0
-for attempt in $(seq 1 30); do
+metrics="$work/crashy/metrics.jsonl"
+logged_steps() { if [[ -f $metrics ]]; then wc -l < "$metrics"; else echo 0; fi; }
+for attempt in $(seq 1 40); do
   args=("${common[@]}" --run-dir "$work/crashy")
   if compgen -G "$work/crashy/checkpoints/step-*" >/dev/null; then args+=(--resume); fi
+  logged=$(logged_steps)
   "$lathe" sft "${args[@]}" >/dev/null 2>"$work/log" &
   pid=$!
-  # 0.3 to 2.3 s: start-up (tokenizer, model) takes part of it, so later attempts die mid-run.
-  sleep "$(( RANDOM % 3 )).$(( RANDOM % 10 ))"
+  # The first kill lands in start-up; every later one after this attempt has logged a step
+  # (waiting for it makes the test independent of how loaded the machine is), plus 0-0.4 s,
+  # so kills fall before, during and after checkpoint writes and every attempt progresses.
+  if (( attempt == 1 )); then
+    sleep 0.5
+  else
+    for _ in $(seq 1 600); do
+      (( $(logged_steps) > logged )) || ! kill -0 "$pid" 2>/dev/null && break
+      sleep 0.1
+    done
+    sleep "0.$(( RANDOM % 5 ))"
+  fi
   kill -9 "$pid" 2>/dev/null || true
   set +e; wait "$pid"; rc=$?; set -e
   if [[ $rc == 0 ]]; then finished=1; break; fi
@@ -34,7 +47,7 @@ for attempt in $(seq 1 30); do
   kills=$((kills + 1))
   check_checkpoints "$work/crashy" "after kill $kills"
 done
-[[ $finished == 1 ]] || fail "the run never finished in 30 attempts ($kills kills)"
+[[ $finished == 1 ]] || fail "the run never finished in 40 attempts ($kills kills)"
 (( kills >= 3 )) || fail "only $kills kills landed; the test did not exercise resume"
 cmp "$work/straight/model/model.safetensors" "$work/crashy/model/model.safetensors" \
   || fail "final weights after $kills kills differ from the uninterrupted run"
