@@ -5,7 +5,7 @@
 #include <random>
 
 #include "core/error.h"
-#include "model/utf8.h"
+#include "core/utf8.h"
 #include "serve/api_error.h"
 
 namespace lathe::serve {
@@ -223,7 +223,7 @@ json parse_request_body(const std::string& text) {
   json body;
   try {
     body = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ApiError(400, std::string("The request body is not valid JSON: ") + e.what());
   }
   if (!body.is_object()) throw ApiError(400, "The request body must be a JSON object.");
