@@ -45,7 +45,7 @@ std::vector<EvalQuestion> read_eval_questions(const std::string& path) {
     nlohmann::json row;
     try {
       row = nlohmann::json::parse(line.text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       fail(where + ": invalid JSON (" + e.what() + ")");
     }
     if (!row.is_object()) fail(where + ": expected a JSON object");
@@ -222,13 +222,16 @@ std::string eval_markdown(const std::vector<ModelEval>& models) {
     for (const auto& [f, t] : m.per_family) families[f] = true;
     for (const auto& [l, t] : m.per_language) languages[l] = true;
   }
-  for (const auto& [f, unused] : families) {
+  // Plain loop variables, not bindings: the lambdas capture them (C++17, clang).
+  for (const auto& family : families) {
+    const std::string& f = family.first;
     row("family " + f, [&](const ModelEval& m) {
       auto it = m.per_family.find(f);
       return it == m.per_family.end() ? std::string("—") : percent(it->second);
     });
   }
-  for (const auto& [l, unused] : languages) {
+  for (const auto& language : languages) {
+    const std::string& l = language.first;
     row("language " + l, [&](const ModelEval& m) {
       auto it = m.per_language.find(l);
       return it == m.per_language.end() ? std::string("—") : percent(it->second);

@@ -14,6 +14,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace lathe {
 namespace {
@@ -134,6 +135,9 @@ class ValueReader {
   std::string read_string(const YAML::Node& node) const {
     if (node.IsNull()) return "";
     if (!node.IsScalar()) error("expected a string, got " + describe(node));
+    // yaml-cpp passes invalid bytes through, but the run folder's config.yaml would read them
+    // back as other characters, and a resumed run would see a changed config.
+    if (!is_valid_utf8(node.Scalar())) error("is not valid UTF-8 text");
     return node.Scalar();
   }
 
@@ -141,14 +145,16 @@ class ValueReader {
     errno = 0;
     char* end = nullptr;
     const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || errno == ERANGE) error("expected an int, got \"" + text + "\"");
+    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE)
+      error("expected an int, got \"" + text + "\"");
     return v;
   }
 
   double read_float(const std::string& text) const {
     char* end = nullptr;
     const double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(v)) error("expected a float, got \"" + text + "\"");
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
+      error("expected a float, got \"" + text + "\"");
     return v;
   }
 

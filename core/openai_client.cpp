@@ -150,7 +150,7 @@ nlohmann::json OpenAiClient::send_json(const std::string& method, const std::str
   const std::string text = send(method, path, body, options_.read_timeout_seconds);
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error&) {
+  } catch (const nlohmann::json::exception&) {
     throw OpenAiError(method + " " + url(path) + ": reply is not JSON: " + server_message(text), 0);
   }
 }

@@ -490,7 +490,7 @@ ImportReport import_user_questions(const std::string& path) {
       nlohmann::json j;
       try {
         j = nlohmann::json::parse(line.text);
-      } catch (const nlohmann::json::parse_error&) {
+      } catch (const nlohmann::json::exception&) {
         report.errors.push_back(where + ": invalid JSON");
         continue;
       }

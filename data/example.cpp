@@ -55,7 +55,7 @@ std::vector<Example> read_examples_jsonl(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line.text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       fail(where + ": invalid JSON (" + e.what() + ")");
     }
     examples.push_back(example_from_json(j, where));

@@ -442,7 +442,9 @@ std::string format_dataset_stats(const nlohmann::json& stats) {
     out << "\n";
   }
   out << "families (" << stats["families"].size() << "): train/val/test\n";
-  for (const auto& [family, counts] : stats["families"].items()) {
+  for (const auto& item : stats["families"].items()) {
+    const std::string& family = item.key();
+    const nlohmann::json& counts = item.value();  // not a binding: the lambda captures it (C++17, clang)
     auto n = [&](const char* split) { return counts.contains(split) ? counts[split].get<int>() : 0; };
     out << "  " << family << ": " << n("train") << "/" << n("val") << "/" << n("test") << "\n";
   }

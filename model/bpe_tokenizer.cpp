@@ -38,7 +38,7 @@ std::optional<json> read_json(const std::string& path, bool required) {
   buffer << in.rdbuf();
   try {
     return json::parse(buffer.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     fail(path + ": not valid JSON (" + e.what() + ")");
   }
 }

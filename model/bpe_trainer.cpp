@@ -83,7 +83,7 @@ BpeModelSpec gpt2_spec_from_files(const std::string& encoder_json, const std::st
   json encoder;
   try {
     enc_in >> encoder;
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     fail(encoder_json + ": not valid JSON (" + e.what() + ")");
   }
   spec.pieces.resize(encoder.size());

@@ -247,7 +247,7 @@ ChatTemplate load_chat_template(const std::string& model_dir, const std::string&
       } else if (ct.is_array()) {
         bool found = false;
         for (const json& entry : ct) {
-          if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+          if (entry.is_object() && entry.contains("name") && entry["name"] == "default" && entry.contains("template") &&
               entry["template"].is_string()) {
             text = entry["template"].get<std::string>();
             found = true;

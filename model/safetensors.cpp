@@ -182,7 +182,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     }
     if (!header.is_object()) bad("header must be a JSON object, got " + json_type_name(header));
 
-    for (const auto& [name, value] : header.items()) {
+    for (const auto& item : header.items()) {
+      // Named, not a structured binding: lambdas below capture it, which C++17 (and clang)
+      // do not allow for bindings.
+      const std::string& name = item.key();
+      const nlohmann::json& value = item.value();
       if (name == "__metadata__") {
         if (!value.is_object()) bad("__metadata__ must be an object of strings, got " + json_type_name(value));
         for (const auto& [key, text] : value.items()) {

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "model/bpe_tokenizer.h"
 #include "model/sentencepiece_tokenizer.h"
-#include "model/utf8.h"
+#include "core/utf8.h"
 
 namespace lathe {
 

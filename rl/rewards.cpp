@@ -438,7 +438,9 @@ std::unique_ptr<RewardFunction> make_reward(const std::string& name, const json&
   const RewardEntry& entry = find_reward(name);
   json resolved = json::object();
   for (const auto& opt : entry.options) resolved[opt.key] = opt.default_value;
-  for (const auto& [key, value] : options.items()) {
+  for (const auto& item : options.items()) {
+    const std::string& key = item.key();  // not a binding: the lambda captures it (C++17, clang)
+    const json& value = item.value();
     auto it = std::find_if(entry.options.begin(), entry.options.end(), [&](const RewardOption& o) { return o.key == key; });
     if (it == entry.options.end()) fail("reward '" + name + "' has no option '" + key + "'");
     resolved[key] = value;

@@ -6,7 +6,8 @@
 #
 # Each run starts from a fresh copy of tests/fuzz/corpus/<target>/ in
 # build-fuzz/fuzz-work/<target>/corpus/, so the repository's seed corpus never grows; the
-# inputs libFuzzer adds stay there for inspection. A crash, sanitizer report, escaped
+# inputs libFuzzer adds stay there for inspection. tests/fuzz/dicts/<target>.dict (the field
+# names and syntax the parser reads) steers the mutations. A crash, sanitizer report, escaped
 # exception (abort), hang (-timeout) or memory blow-up (-rss_limit_mb) stops that target and
 # leaves the input in build-fuzz/fuzz-work/<target>/crashes/: reproduce it with
 #   build-fuzz/tests/fuzz/fuzz_<target> FILE
@@ -73,8 +74,10 @@ for t in "${targets[@]}"; do
   log=$dir/fuzz.log
   echo "fuzz: $t for $seconds s"
   rc=0
-  TMPDIR=$dir/tmp "build-fuzz/tests/fuzz/fuzz_$t" "$dir/corpus" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=4096 -max_len=16384 -print_final_stats=1 -artifact_prefix="$dir/crashes/" >"$log" 2>&1 || rc=$?
+  options=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=16384 -print_final_stats=1
+           -artifact_prefix="$dir/crashes/")
+  [ -f "tests/fuzz/dicts/$t.dict" ] && options+=(-dict="tests/fuzz/dicts/$t.dict")
+  TMPDIR=$dir/tmp "build-fuzz/tests/fuzz/fuzz_$t" "$dir/corpus" "${options[@]}" >"$log" 2>&1 || rc=$?
   final_stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
   coverage() { grep -E "^#[0-9]+[[:space:]]+$1" "$log" | sed -n 's/.* cov: \([0-9]*\).*/\1/p' | tail -1; }
   execs=$(final_stat number_of_executed_units)

@@ -5,7 +5,7 @@
 #include <random>
 
 #include "core/error.h"
-#include "model/utf8.h"
+#include "core/utf8.h"
 #include "serve/api_error.h"
 
 namespace lathe::serve {
@@ -44,12 +44,16 @@ std::optional<int64_t> integer_field(const json& body, const char* key) {
   bad_type(key, "an integer", *v);
 }
 
-std::optional<bool> bool_field(const json& body, const char* key) {
+}  // namespace
+
+std::optional<bool> optional_bool_field(const json& body, const char* key) {
   const json* v = find_field(body, key);
   if (!v) return std::nullopt;
   if (!v->is_boolean()) bad_type(key, "true or false", *v);
   return v->get<bool>();
 }
+
+namespace {
 
 [[noreturn]] void unsupported(const char* key, const std::string& why) {
   throw ApiError(400, std::string("'") + key + "' is not supported by lathe serve: " + why, key);
@@ -63,12 +67,12 @@ void refuse_unsupported(const json& body, bool chat) {
   if (auto v = integer_field(body, "min_tokens"); v && *v != 0) unsupported("min_tokens", "send 0 or omit it");
   if (const json* v = find_field(body, "logit_bias"); v && !v->empty()) unsupported("logit_bias", "omit it");
   if (auto v = integer_field(body, "best_of"); v && *v > 1) unsupported("best_of", "send 1 or omit it");
-  if (auto v = bool_field(body, "use_beam_search"); v && *v) unsupported("use_beam_search", "only sampling is supported");
+  if (auto v = optional_bool_field(body, "use_beam_search"); v && *v) unsupported("use_beam_search", "only sampling is supported");
   if (find_field(body, "prompt_logprobs")) unsupported("prompt_logprobs", "omit it");
   for (const char* key : {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"})
     if (find_field(body, key)) unsupported(key, "guided decoding is not implemented");
   if (const json* v = find_field(body, "response_format")) {
-    if (!v->is_object() || v->value("type", std::string("text")) != "text")
+    if (!v->is_object() || (v->contains("type") && (*v)["type"] != "text"))
       unsupported("response_format", "only {\"type\": \"text\"} is supported");
   }
   if (chat) {
@@ -167,8 +171,8 @@ GenerationFields parse_generation_fields(const json& body, bool chat) {
     if (!v->is_array()) bad_type("stop_token_ids", "a list of integer token ids", *v);
     p.stop_token_ids = parse_ids(*v, "stop_token_ids");
   }
-  if (auto v = bool_field(body, "ignore_eos")) p.ignore_eos = *v;
-  if (auto v = bool_field(body, "include_stop_str_in_output")) p.include_stop_str_in_output = *v;
+  if (auto v = optional_bool_field(body, "ignore_eos")) p.ignore_eos = *v;
+  if (auto v = optional_bool_field(body, "include_stop_str_in_output")) p.include_stop_str_in_output = *v;
 
   const char* max_key = "max_tokens";
   auto max_tokens = integer_field(body, "max_tokens");
@@ -183,7 +187,7 @@ GenerationFields parse_generation_fields(const json& body, bool chat) {
   }
 
   if (chat) {
-    f.logprobs = bool_field(body, "logprobs").value_or(false);
+    f.logprobs = optional_bool_field(body, "logprobs").value_or(false);
     if (auto k = integer_field(body, "top_logprobs")) {
       if (*k < 0 || *k > kMaxLogprobs)
         throw ApiError(400, "top_logprobs must be between 0 and " + std::to_string(kMaxLogprobs) + ", got " +
@@ -203,18 +207,18 @@ GenerationFields parse_generation_fields(const json& body, bool chat) {
       f.logprobs = true;
       f.top_logprobs = static_cast<int>(*k);
     }
-    f.echo = bool_field(body, "echo").value_or(false);
+    f.echo = optional_bool_field(body, "echo").value_or(false);
     if (f.echo && f.logprobs) unsupported("echo", "echo with logprobs needs prompt logprobs; drop one of them");
   }
   if (f.logprobs) p.logprobs = f.top_logprobs;
-  f.return_token_ids = bool_field(body, "return_token_ids").value_or(false);
+  f.return_token_ids = optional_bool_field(body, "return_token_ids").value_or(false);
 
-  f.stream = bool_field(body, "stream").value_or(false);
+  f.stream = optional_bool_field(body, "stream").value_or(false);
   if (const json* so = find_field(body, "stream_options")) {
     if (!f.stream) throw ApiError(400, "Stream options can only be defined when `stream=True`.", "stream_options");
     if (!so->is_object()) bad_type("stream_options", "an object", *so);
-    f.include_usage = bool_field(*so, "include_usage").value_or(false);
-    f.continuous_usage = f.include_usage && bool_field(*so, "continuous_usage_stats").value_or(false);
+    f.include_usage = optional_bool_field(*so, "include_usage").value_or(false);
+    f.continuous_usage = f.include_usage && optional_bool_field(*so, "continuous_usage_stats").value_or(false);
   }
   return f;
 }
@@ -223,7 +227,7 @@ json parse_request_body(const std::string& text) {
   json body;
   try {
     body = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ApiError(400, std::string("The request body is not valid JSON: ") + e.what());
   }
   if (!body.is_object()) throw ApiError(400, "The request body must be a JSON object.");
@@ -241,7 +245,7 @@ LoadLoraRequest parse_load_lora_request(const json& body) {
   LoadLoraRequest out;
   out.name = optional_string_field(body, "lora_name");
   out.path = optional_string_field(body, "lora_path");
-  if (auto in_place = bool_field(body, "load_inplace")) out.in_place = *in_place;
+  if (auto in_place = optional_bool_field(body, "load_inplace")) out.in_place = *in_place;
   return out;
 }
 
@@ -285,7 +289,7 @@ std::vector<PromptInput> parse_completion_prompts(const json& body, const Tokeni
   const json* prompt = find_field(body, "prompt");
   if (!prompt) throw ApiError(400, "'prompt' is required.", "prompt");
   EncodeOptions enc;
-  enc.add_bos = bool_field(body, "add_special_tokens").value_or(true) && tokenizer.add_bos_token();
+  enc.add_bos = optional_bool_field(body, "add_special_tokens").value_or(true) && tokenizer.add_bos_token();
   auto from_text = [&](const std::string& text) { return PromptInput{tokenizer.encode(text, enc), text}; };
   auto from_ids = [&](const json& ids) {
     PromptInput in{parse_ids(ids, "prompt"), ""};
@@ -339,7 +343,10 @@ std::vector<ChatMessage> parse_chat_messages(const json& body) {
     } else if (c && c->is_array()) {
       // Text parts, joined by newlines as vLLM joins them for string-content templates.
       for (const auto& part : *c) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        // Compared as JSON, not read with value(): a part whose "type" is not a string must be a
+        // 400, not nlohmann's type_error (a 500).
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string())
           throw ApiError(400, where + " has a content part that is not {\"type\": \"text\", \"text\": ...}; only text "
                                       "is supported.",
                          "messages");
@@ -356,8 +363,8 @@ std::vector<ChatMessage> parse_chat_messages(const json& body) {
 
 std::vector<int32_t> encode_chat(const json& body, const std::vector<ChatMessage>& messages, const ChatTemplate& chat,
                                  const Tokenizer& tokenizer) {
-  const bool add_generation_prompt = bool_field(body, "add_generation_prompt").value_or(true);
-  const bool continue_final = bool_field(body, "continue_final_message").value_or(false);
+  const bool add_generation_prompt = optional_bool_field(body, "add_generation_prompt").value_or(true);
+  const bool continue_final = optional_bool_field(body, "continue_final_message").value_or(false);
   std::string rendered;
   try {
     if (continue_final) {

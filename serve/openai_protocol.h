@@ -29,6 +29,9 @@ json parse_request_body(const std::string& text);
 // body[key] as a string; "" when absent or null, a 400 naming the key for another type.
 std::string optional_string_field(const json& body, const char* key);
 
+// body[key] as a bool; nullopt when absent or null, a 400 naming the key for another type.
+std::optional<bool> optional_bool_field(const json& body, const char* key);
+
 // /v1/load_lora_adapter's body (vLLM's fields): lora_name, lora_path, load_inplace.
 struct LoadLoraRequest {
   std::string name;

@@ -522,7 +522,7 @@ void Server::setup_routes() {
       ids = tokenizer.encode(body["prompt"].get<std::string>(), enc);
     }
     json strs = nullptr;
-    if (body.value("return_token_strs", false)) {
+    if (optional_bool_field(body, "return_token_strs").value_or(false)) {
       strs = json::array();
       for (int32_t id : ids) strs.push_back(tokenizer.id_to_piece(id));
     }

@@ -61,6 +61,13 @@ TEST(Config, WrongTypes) {
   EXPECT_EQ(error_of("run:\n  name: [a]\n"), "c.yaml:2: run.name: expected a string, got a list");
   EXPECT_EQ(error_of("training: 3\n"), "c.yaml:1: training is a section; expected a mapping of its keys");
   EXPECT_EQ(error_of("", {"lora.layers=[a]"}), "command line: lora.layers: expected an int, got \"a\"");
+  // A NUL inside a number ends strtoll early; the whole scalar must be the number.
+  const std::string nul_error = error_of("training:\n  batch_size: \"8\\0junk\"\n");
+  EXPECT_EQ(nul_error.rfind("c.yaml:2: training.batch_size: expected an int", 0), 0u) << nul_error;
+  // Invalid UTF-8 would come back from the run folder's config.yaml as other characters.
+  EXPECT_EQ(error_of("run:\n  name: a\xff\n"), "c.yaml:2: run.name: is not valid UTF-8 text");
+  EXPECT_EQ(error_of("", {"lora.target_modules=[q_proj, \xc3]"}),
+            "command line: lora.target_modules: is not valid UTF-8 text");
 }
 
 TEST(Config, OutOfRangeAndBadChoice) {

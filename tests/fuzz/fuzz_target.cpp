@@ -92,7 +92,9 @@ std::string current_exception_type() {
 }
 
 const std::string& scratch_dir() {
-  static const std::string dir = [] {
+  // Never destroyed: the exit handler that removes the folder runs after function-local
+  // statics constructed later than it was registered have been destroyed.
+  static const std::string* dir = [] {
     std::string pattern = (fs::temp_directory_path() / "lathe-fuzz-XXXXXX").string();
     if (!::mkdtemp(pattern.data())) {
       std::fprintf(stderr, "lathe fuzz: cannot create a scratch directory %s: %s\n", pattern.c_str(),
@@ -103,9 +105,9 @@ const std::string& scratch_dir() {
       std::error_code ec;
       fs::remove_all(scratch_dir(), ec);
     });
-    return pattern;
+    return new std::string(pattern);
   }();
-  return dir;
+  return *dir;
 }
 
 std::string write_scratch_file(const std::string& relative, const std::string& bytes) {

@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "model/sentencepiece_tokenizer.h"
 #include "model/tokenizer.h"
-#include "model/utf8.h"
+#include "core/utf8.h"
 #include "tests/support/test_support.h"
 
 namespace lathe {

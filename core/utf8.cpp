@@ -1,6 +1,6 @@
 // UTF-8 boundary scanning and U+FFFD replacement (see utf8.h). Strict decoding as in the
 // Unicode standard: no overlong forms, no surrogates, nothing above U+10FFFF.
-#include "model/utf8.h"
+#include "core/utf8.h"
 
 namespace lathe {
 namespace {
@@ -52,6 +52,16 @@ std::size_t utf8_complete_prefix(std::string_view bytes) {
     i += (s == Scan::Valid) ? n : 1;
   }
   return i;
+}
+
+bool is_valid_utf8(std::string_view bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    int n = 1;
+    if (scan_at(bytes, i, &n) != Scan::Valid) return false;
+    i += n;
+  }
+  return true;
 }
 
 std::string sanitize_utf8(std::string_view bytes) {
