@@ -588,12 +588,41 @@ nlohmann::json corpus_chat_row(const CorpusSchemaInfo& schema, const Example& ex
           {"id", example.id}};
 }
 
-void write_corpus_jsonl(const std::string& path, const SqlCorpus& corpus) {
+void write_corpus_jsonl(const std::string& path, const SqlCorpus& corpus, const std::vector<nlohmann::json>& extra) {
   std::map<std::string, const CorpusSchemaInfo*> schemas;
   for (const auto& s : corpus.schemas) schemas[s.name] = &s;
   std::string out;
   for (const auto& e : corpus.examples) out += to_json_line(corpus_chat_row(*schemas.at(e.schema), e.example));
+  for (const auto& row : extra) out += to_json_line(row);
   write_file_atomic(path, out);
+}
+
+std::vector<nlohmann::json> glossary_rows() {
+  std::vector<std::string> words;
+  for (const auto& b : inventory_brands()) {
+    words.push_back(b.name);
+    for (const auto& m : b.models) words.push_back(m.name);
+  }
+  for (const auto& c : inventory_colors()) words.push_back(c);
+  std::set<std::string> places;
+  for (const auto& s : inventory_stores()) places.insert(s.city), places.insert(s.region);
+  for (const City& c : cities()) places.insert(c.name), places.insert(c.region);
+  words.insert(words.end(), places.begin(), places.end());
+  std::vector<nlohmann::json> rows;
+  std::set<std::string> seen;
+  for (const auto& zh : words) {
+    const std::string en = english_term(zh);
+    if (en == zh || !seen.insert(zh).second) continue;
+    const auto row = [&](const std::string& language, const std::string& question, const std::string& answer) {
+      rows.push_back({{"messages", {{{"role", "user"}, {"content", question}}, {{"role", "assistant"}, {"content", answer}}}},
+                      {"family", "glossary"},
+                      {"language", language},
+                      {"id", "glossary-" + language + "-" + std::to_string(rows.size())}});
+    };
+    row("zh", "“" + zh + "”的英文是什么？", en);
+    row("en", "What is " + en + " in Chinese?", zh);
+  }
+  return rows;
 }
 
 }  // namespace lathe::data

@@ -62,7 +62,15 @@ SqlCorpus generate_sql_corpus(const CorpusOptions& options, const std::string& d
 // SFT and pretraining read (answer = format_answer(describe_sql_plan(...), sql)).
 nlohmann::json corpus_chat_row(const CorpusSchemaInfo& schema, const Example& example);
 
-// The corpus as chat JSONL (one row per example).
-void write_corpus_jsonl(const std::string& path, const SqlCorpus& corpus);
+// The corpus as chat JSONL (one row per example), then `extra` rows (e.g. glossary_rows()).
+void write_corpus_jsonl(const std::string& path, const SqlCorpus& corpus,
+                        const std::vector<nlohmann::json>& extra = {});
+
+// General vocabulary for a base model made from nothing: every Chinese/English pair of the
+// car market's words (brands, models, colours, cities, regions) as two short chat rows, one
+// per direction ({"messages": [user, assistant]}, "family": "glossary"). A pretrained base
+// brings these words from its web text; a tiny base pretrained only on the other schemas would
+// meet them first in LoRA SFT, which cannot train their embeddings.
+std::vector<nlohmann::json> glossary_rows();
 
 }  // namespace lathe::data

@@ -38,6 +38,16 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
   q = apply_rope(q, ctx.cos, ctx.sin);
   k = apply_rope(k, ctx.cos, ctx.sin);
   if (ctx.cache) std::tie(k, v) = ctx.cache->append(layer_, k, v);      // [B, K, S, D]
+  if (ctx.prefix) {
+    auto& prefix = *ctx.prefix;
+    if (prefix.recording) {
+      if (static_cast<int64_t>(prefix.keys.size()) <= layer_) prefix.keys.resize(layer_ + 1), prefix.values.resize(layer_ + 1);
+      prefix.keys[layer_] = k, prefix.values[layer_] = v;
+    } else {
+      k = torch::cat({prefix.keys.at(layer_).expand({B, -1, -1, -1}), k}, 2);  // [B, K, P + T, D]
+      v = torch::cat({prefix.values.at(layer_).expand({B, -1, -1, -1}), v}, 2);
+    }
+  }
   const int64_t S = k.size(2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
 
@@ -119,16 +129,7 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const torch:
   const int64_t S = past + T;
   TORCH_CHECK(key_valid.size(1) == S, "key_valid covers ", key_valid.size(1), " positions, expected ", S);
 
-  // Dynamic NTK rescales with the longest position seen; other types build the tables once
-  // (so decode steps skip the max and its host sync).
-  const bool dynamic = config_.rope_scaling.type == "dynamic";
-  if (rope_seq_len_ < 0 || dynamic) {
-    const int64_t needed = positions.numel() ? positions.max().item<int64_t>() + 1 : 1;
-    if (rope_seq_len_ < 0 || needed != rope_seq_len_) {
-      rope_ = rope_tables(config_, needed);
-      rope_seq_len_ = needed;
-    }
-  }
+  prepare_rope(positions);
   auto h = model->embed_tokens(input_ids);  // [B, T, C]
   AttentionContext ctx;
   std::tie(ctx.cos, ctx.sin) = rope_cos_sin(rope_, positions, h.scalar_type());
@@ -152,6 +153,50 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const torch:
   h = model->norm(h);
   if (which == LogitsFor::None) return h;
   return project_logits(h);
+}
+
+void CausalLMImpl::prepare_rope(const torch::Tensor& positions) {
+  // Dynamic NTK rescales with the longest position seen; other types build the tables once
+  // (so decode steps skip the max and its host sync).
+  const bool dynamic = config_.rope_scaling.type == "dynamic";
+  if (rope_seq_len_ < 0 || dynamic) {
+    const int64_t needed = positions.numel() ? positions.max().item<int64_t>() + 1 : 1;
+    if (rope_seq_len_ < 0 || needed != rope_seq_len_) {
+      rope_ = rope_tables(config_, needed);
+      rope_seq_len_ = needed;
+    }
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> CausalLMImpl::forward_shared_prefix(const torch::Tensor& prefix_ids,
+                                                                            const torch::Tensor& suffix_ids,
+                                                                            const torch::Tensor& suffix_mask) {
+  TORCH_CHECK(prefix_ids.size(0) == 1, "forward_shared_prefix: the prefix is one row");
+  const int64_t P = prefix_ids.size(1), B = suffix_ids.size(0), T = suffix_ids.size(1);
+  const auto long_options = torch::TensorOptions().dtype(torch::kInt64).device(suffix_ids.device());
+  const auto key_valid = suffix_mask.to(torch::kBool);
+  auto prefix_positions = torch::arange(P, long_options).unsqueeze(0);  // [1, P]
+  auto suffix_positions = positions_from_mask(key_valid) + P;           // [B, T]: P + t on real tokens
+  // One table for both passes, sized by the whole rows (as forward() on them would build).
+  prepare_rope(suffix_positions);
+
+  SharedPrefixKV shared;
+  AttentionContext ctx;
+  ctx.prefix = &shared;
+  auto prefix_hidden = model->embed_tokens(prefix_ids);  // [1, P, C]
+  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(rope_, prefix_positions, prefix_hidden.scalar_type());
+  ctx.allowed = allowed_mask(torch::ones({1, P}, long_options.dtype(torch::kBool)), 0, P);
+  ctx.blocked = ctx.allowed.logical_not();
+  for (auto& layer : model->layer_list) prefix_hidden = layer->forward(prefix_hidden, ctx);
+
+  shared.recording = false;
+  auto hidden = model->embed_tokens(suffix_ids);  // [B, T, C]
+  std::tie(ctx.cos, ctx.sin) = rope_cos_sin(rope_, suffix_positions, hidden.scalar_type());
+  // Every row sees the whole prefix, then its own tokens causally.
+  ctx.allowed = allowed_mask(torch::cat({torch::ones({B, P}, key_valid.options()), key_valid}, 1), P, T);
+  ctx.blocked = ctx.allowed.logical_not();
+  for (auto& layer : model->layer_list) hidden = layer->forward(hidden, ctx);
+  return {model->norm(prefix_hidden), model->norm(hidden)};
 }
 
 torch::Tensor CausalLMImpl::forward_full(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {

@@ -7,6 +7,9 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <utility>
+#include <vector>
+
 #include "model/hf_config.h"
 #include "model/kv_cache.h"
 #include "model/linear.h"
@@ -24,12 +27,23 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// The keys and values of a token prefix that every row of a batch shares (an SFT batch's
+// system prompt), computed once for the batch instead of once per row: the prefix pass
+// records each layer's k/v [1, K, P, D], then the rows' pass attends to them, broadcast to
+// its B rows, before its own keys. They stay in the autograd graph, so gradients flow back
+// through the prefix once, summed over the rows, as the per-row computation's would.
+struct SharedPrefixKV {
+  std::vector<torch::Tensor> keys, values;  // per layer, [1, K, P, D] after RoPE
+  bool recording = true;                    // prefix pass: record; rows' pass: prepend
+};
+
 // Per-call inputs shared by every layer.
 struct AttentionContext {
   torch::Tensor cos, sin;      // [B, T, D]
   torch::Tensor allowed;       // [B, 1, 1, T, S] bool: query t may attend to key s
   torch::Tensor blocked;       // its negation, or undefined when nothing is blocked
   KVCache* cache = nullptr;    // null: keys are just this call's positions
+  SharedPrefixKV* prefix = nullptr;  // null: no shared prefix (never together with cache)
 };
 
 class AttentionImpl : public torch::nn::Module {
@@ -92,6 +106,16 @@ class CausalLMImpl : public torch::nn::Module {
   // undefined for no padding. Logits [B, T, V] f32.
   torch::Tensor forward_full(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {});
 
+  // Final hidden states [.., C] of B rows that all begin with the same P tokens, with that
+  // prefix computed once: prefix_ids [1, P]; suffix_ids, suffix_mask [B, T] (the rest of each
+  // row, right-padded, 1 = token). Returns {[1, P, C], [B, T, C]}: equal, up to rounding, to
+  // forward() on the whole rows split at P, at about (P + B T) / (B (P + T)) of the linear
+  // layers' work. Gradients flow as in the whole-row forward. No KV cache; activation
+  // checkpointing does not apply to it.
+  std::pair<torch::Tensor, torch::Tensor> forward_shared_prefix(const torch::Tensor& prefix_ids,
+                                                                const torch::Tensor& suffix_ids,
+                                                                const torch::Tensor& suffix_mask);
+
   // lm_head applied to hidden states [.., C] -> [.., V] in f32 (tied or not).
   torch::Tensor project_logits(const torch::Tensor& hidden);
 
@@ -108,6 +132,9 @@ class CausalLMImpl : public torch::nn::Module {
   Linear lm_head{nullptr};  // null when tie_word_embeddings
 
  private:
+  // Builds the RoPE tables once, or again when dynamic scaling meets a new longest position.
+  void prepare_rope(const torch::Tensor& positions);
+
   ModelConfig config_;
   RopeTables rope_;
   int64_t rope_seq_len_ = -1;  // sequence length rope_ was built for (dynamic scaling)

@@ -247,11 +247,13 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
             data::SqlCorpus train = corpus, validation = corpus;
             train.examples.assign(corpus.examples.begin(), corpus.examples.end() - static_cast<std::ptrdiff_t>(val));
             validation.examples.assign(corpus.examples.end() - static_cast<std::ptrdiff_t>(val), corpus.examples.end());
-            data::write_corpus_jsonl(ctx.dir + "/corpus_train.jsonl", train);
+            const std::vector<json> glossary = c.get_bool("corpus.glossary") ? data::glossary_rows() : std::vector<json>{};
+            data::write_corpus_jsonl(ctx.dir + "/corpus_train.jsonl", train, glossary);
             data::write_corpus_jsonl(ctx.dir + "/corpus_val.jsonl", validation);
             json per_schema = json::object();
             for (const auto& e : corpus.examples) per_schema[e.schema] = per_schema.value(e.schema, 0) + 1;
-            return json{{"train", train.examples.size()}, {"validation", validation.examples.size()},
+            return json{{"train", train.examples.size()}, {"glossary", glossary.size()},
+                        {"validation", validation.examples.size()},
                         {"per_schema", per_schema}, {"dropped", corpus.dropped}};
           });
       finish("corpus", done, done.record.seconds);

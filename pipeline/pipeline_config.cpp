@@ -57,8 +57,8 @@ const RecipeKeys& sft_keys() {
   static const RecipeKeys keys = [] {
     RecipeKeys k{&sft_config_schema, kRunKeys, {"tokenizer."}, [](const std::string& key) { return "sft." + key; }, {}};
     k.exact.insert({"model.init", "model.path", "model.preset", "model.hidden_size", "model.intermediate_size",
-                    "model.num_layers", "model.num_heads", "model.num_kv_heads", "data.train", "data.validation",
-                    "lora.enabled"});
+                    "model.num_layers", "model.num_heads", "model.num_kv_heads", "model.tie_word_embeddings",
+                    "data.train", "data.validation", "lora.enabled"});
     k.defaults = {{"lora.r", int64_t{16}},
                   {"lora.alpha", 32.0},
                   {"lora.target_modules", std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
@@ -231,6 +231,9 @@ const ConfigSchema& pipeline_config_schema() {
         .add_int("corpus.seed", 1, "Corpus generator seed.", 0)
         .add_string_list("corpus.schemas", {}, "Schemas of the corpus (empty = all).", data::corpus_schema_names())
         .add_int("corpus.entities_per_schema", 400, "Rows of each schema's main table.", 10)
+        .add_bool("corpus.glossary", true,
+                  "Add the car market's Chinese/English words (brands, models, colours, places) as short rows, "
+                  "the world knowledge a real base would bring.")
         .add_int("tokenizer.vocab_size", 3000, "SentencePiece vocabulary size (256 byte pieces included).", 300, 1000000)
         .add_string("tokenizer.model_type", "bpe", "SentencePiece algorithm.", {"unigram", "bpe"})
         .add_bool("tokenizer.split_by_whitespace", false,

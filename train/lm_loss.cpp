@@ -11,19 +11,45 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Hidden states at the scored positions and their targets.
+// Hidden states at the scored positions and their targets. With a shared prefix, the
+// prefix's scored positions come once (prefix_*), standing for all `rows` rows.
 struct Scored {
   torch::Tensor hidden;   // [N, C]
   torch::Tensor targets;  // [N]
+  torch::Tensor prefix_hidden, prefix_targets;  // [M, C], [M], or undefined
+  int64_t rows = 0;
 };
 
+// Rows shorter than this share too little to repay a second pass.
+constexpr int64_t kMinSharedPrefix = 16;
+
 Scored scored_hidden(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                     const torch::Tensor& labels) {
+                     const torch::Tensor& labels, bool share_prefix) {
   const auto device = model->device();
   auto ids = input_ids.to(device);
   auto mask = attention_mask.to(device).to(torch::kBool);
+  auto all_labels = labels.to(device);
+  const int64_t Q = share_prefix && !(model->activation_checkpointing() && at::GradMode::is_enabled())
+                        ? shared_prefix_length(input_ids, attention_mask, labels)
+                        : 0;
+  if (Q >= kMinSharedPrefix) {
+    const int64_t T = ids.size(1);
+    auto [prefix, rest] = model->forward_shared_prefix(ids.narrow(0, 0, 1).narrow(1, 0, Q), ids.narrow(1, Q, T - Q),
+                                                       mask.narrow(1, Q, T - Q));
+    auto prefix_labels = all_labels.narrow(0, 0, 1).narrow(1, 0, Q).reshape({-1});  // [Q], the same in every row
+    auto prefix_scored = prefix_labels.ne(-100).nonzero().squeeze(1);
+    auto rest_labels = all_labels.narrow(1, Q, T - Q).reshape({-1});
+    auto rest_scored = rest_labels.ne(-100).nonzero().squeeze(1);
+    Scored s{rest.reshape({-1, rest.size(-1)}).index_select(0, rest_scored), rest_labels.index_select(0, rest_scored)};
+    if (prefix_scored.numel() > 0) {
+      s.prefix_hidden = prefix.reshape({-1, prefix.size(-1)}).index_select(0, prefix_scored);
+      s.prefix_targets = prefix_labels.index_select(0, prefix_scored);
+      s.rows = ids.size(0);
+    }
+    return s;
+  }
   auto hidden = model->forward(ids, positions_from_mask(mask), mask, nullptr, LogitsFor::None);  // [B, T, C]
-  auto flat_labels = labels.to(device).reshape({-1});                                         // [B*T]
+  auto flat_labels = all_labels.reshape({-1});                                                // [B*T]
   auto scored = flat_labels.ne(-100).nonzero().squeeze(1);                                    // [N]
   return {hidden.reshape({-1, hidden.size(-1)}).index_select(0, scored), flat_labels.index_select(0, scored)};
 }
@@ -93,15 +119,43 @@ LmLoss linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& we
   return out;
 }
 
+int64_t shared_prefix_length(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const torch::Tensor& labels) {
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  if (B < 2 || T < 2) return 0;
+  const auto ids = input_ids.to(torch::kCPU).to(torch::kInt64).contiguous();
+  const auto lab = labels.to(torch::kCPU).to(torch::kInt64).contiguous();
+  const auto lengths = attention_mask.to(torch::kCPU).to(torch::kInt64).sum(1);
+  // Each row keeps at least one token of its own.
+  int64_t q = lengths.min().item<int64_t>() - 1;
+  const int64_t* id = ids.data_ptr<int64_t>();
+  const int64_t* lb = lab.data_ptr<int64_t>();
+  for (int64_t b = 1; b < B && q > 0; ++b) {
+    int64_t t = 0;
+    while (t < q && id[b * T + t] == id[t] && lb[b * T + t] == lb[t]) ++t;
+    q = t;
+  }
+  return std::max<int64_t>(q, 0);
+}
+
 LmLoss causal_lm_loss(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                      const torch::Tensor& labels, bool count_correct) {
-  const Scored s = scored_hidden(model, input_ids, attention_mask, labels);
-  return linear_cross_entropy(s.hidden, head_weight(model), s.targets, 0, count_correct);
+                      const torch::Tensor& labels, bool count_correct, bool share_prefix) {
+  const Scored s = scored_hidden(model, input_ids, attention_mask, labels, share_prefix);
+  const torch::Tensor weight = head_weight(model);
+  LmLoss out = linear_cross_entropy(s.hidden, weight, s.targets, 0, count_correct);
+  if (s.prefix_targets.defined()) {
+    // The prefix's targets, scored once, count once per row.
+    const LmLoss p = linear_cross_entropy(s.prefix_hidden, weight, s.prefix_targets, 0, count_correct);
+    out.loss_sum = out.loss_sum + p.loss_sum * static_cast<double>(s.rows);
+    out.tokens += p.tokens * s.rows;
+    if (count_correct) out.correct += p.correct * s.rows;
+  }
+  return out;
 }
 
 LmLoss causal_lm_loss_reference(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                 const torch::Tensor& labels) {
-  const Scored s = scored_hidden(model, input_ids, attention_mask, labels);
+  const Scored s = scored_hidden(model, input_ids, attention_mask, labels, /*share_prefix=*/false);
   auto logits = model->project_logits(s.hidden);  // [N, V] f32
   LmLoss out;
   out.loss_sum = torch::nn::functional::cross_entropy(

@@ -10,7 +10,7 @@
 // incoming gradient. No [N, V] tensor is kept for autograd, nor recomputed. A bf16 head on a
 // CPU without bf16 instructions is multiplied in f32 (model/fast_linear.h says why).
 // causal_lm_loss_reference is the plain version (project_logits, then cross_entropy) it is
-// tested against.
+// tested against; it never shares a prefix.
 //
 // Legend: B batch, T length, C hidden, V vocab, N scored positions.
 #pragma once
@@ -28,8 +28,16 @@ struct LmLoss {
 
 // input_ids, attention_mask, labels [B, T] int64 (labels -100 = not scored; right padding).
 // count_correct = false skips the argmax pass over the logits (training steps log no accuracy).
+// share_prefix: when the rows begin with the same tokens and labels (an SFT batch's system
+// prompt), that prefix runs once for the batch (CausalLM::forward_shared_prefix) and its
+// scored positions count once per row; the loss and gradients equal the whole-row ones up to
+// rounding. LoRA dropout then draws one mask for the prefix, not one per row.
 LmLoss causal_lm_loss(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                      const torch::Tensor& labels, bool count_correct = true);
+                      const torch::Tensor& labels, bool count_correct = true, bool share_prefix = true);
+// The number of leading positions whose ids and labels are equal in every row, leaving each
+// row at least one token of its own; 0 for a single row.
+int64_t shared_prefix_length(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const torch::Tensor& labels);
 LmLoss causal_lm_loss_reference(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                 const torch::Tensor& labels);
 

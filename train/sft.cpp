@@ -68,6 +68,9 @@ const ConfigSchema& sft_config_schema() {
         .add_int("model.num_layers", 0, "model.init=random: decoder layers (0 = the preset's).", 0)
         .add_int("model.num_heads", 0, "model.init=random: attention heads (0 = the preset's).", 0)
         .add_int("model.num_kv_heads", 0, "model.init=random: key/value heads (0 = the preset's).", 0)
+        .add_string("model.tie_word_embeddings", "preset",
+                    "model.init=random: lm_head shares embed_tokens' weight (preset = the preset's choice).",
+                    {"preset", "true", "false"})
         .add_string("model.dtype", "f32", "Weight dtype; bf16 stores the frozen base in bf16 (LoRA only; see training.autocast).",
                     {"f32", "bf16"})
         .add_string("model.chat_template", "auto", "Chat format (auto = the model's own).",
@@ -115,6 +118,9 @@ const ConfigSchema& sft_config_schema() {
                     {"none", "bf16"})
         .add_bool("training.activation_checkpointing", false,
                   "Recompute each decoder layer's activations in backward (less memory, ~1/3 more compute).")
+        .add_bool("training.shared_prefix", true,
+                  "Run the tokens every row of a batch begins with (the system prompt) once per batch, not once "
+                  "per row: same loss and gradients up to rounding, less compute (not under activation checkpointing).")
         .add_string("training.device", "cpu", "cpu, cuda or cuda:N.")
         .add_int("training.threads", 0, "CPU threads (0 = all cores).", 0)
         .add_int("eval.every", 0, "Evaluate on data.validation every N steps (0 = only at the end).", 0)
@@ -175,15 +181,15 @@ struct EvalResult {
 };
 
 // The forward of a training or evaluation batch, under autocast when the run asks for it.
-LmLoss batch_loss(CausalLM& model, const SftBatch& batch, bool autocast, bool count_correct) {
+LmLoss batch_loss(CausalLM& model, const SftBatch& batch, bool autocast, bool count_correct, bool share_prefix) {
   std::optional<AutocastScope> scope;
   if (autocast) scope.emplace(model->device(), torch::kBFloat16);
-  return causal_lm_loss(model, batch.input_ids, batch.attention_mask, batch.labels, count_correct);
+  return causal_lm_loss(model, batch.input_ids, batch.attention_mask, batch.labels, count_correct, share_prefix);
 }
 
 // Each rank scores every world_size-th batch; the sums are reduced over the ranks.
 EvalResult evaluate(CausalLM& model, const std::vector<SftRow>& rows, int64_t batch_size, int32_t pad_id,
-                    bool autocast, Distributed& dist) {
+                    bool autocast, bool share_prefix, Distributed& dist) {
   torch::NoGradGuard no_grad;
   model->eval();
   double loss = 0;
@@ -191,7 +197,7 @@ EvalResult evaluate(CausalLM& model, const std::vector<SftRow>& rows, int64_t ba
   const auto batches = plan_epoch(rows, batch_size, 0, 0, false);
   for (size_t i = dist.rank(); i < batches.size(); i += dist.world_size()) {
     SftBatch batch = collate(rows, batches[i], pad_id);
-    LmLoss l = batch_loss(model, batch, autocast, /*count_correct=*/true);
+    LmLoss l = batch_loss(model, batch, autocast, /*count_correct=*/true, share_prefix);
     loss += l.loss_sum.item<double>();
     tokens += l.tokens;
     correct += l.correct;
@@ -215,6 +221,8 @@ ModelConfig random_model_shape(const Config& config) {
   size("model.num_layers", mc.num_hidden_layers);
   size("model.num_heads", mc.num_attention_heads);
   size("model.num_kv_heads", mc.num_key_value_heads);
+  if (config.get_string("model.tie_word_embeddings") != "preset")
+    mc.tie_word_embeddings = config.get_string("model.tie_word_embeddings") == "true";
   if (mc.hidden_size % mc.num_attention_heads != 0)
     fail("model.hidden_size=" + std::to_string(mc.hidden_size) + " must divide by model.num_heads=" +
          std::to_string(mc.num_attention_heads));
@@ -261,7 +269,8 @@ void validate_sft_config(const Config& config) {
     layers = mc.num_hidden_layers;
     tied = mc.tie_word_embeddings;
     for (const char* key : {"model.hidden_size", "model.intermediate_size", "model.num_layers", "model.num_heads",
-                            "model.num_kv_heads", "tokenizer.num_merges", "model.preset"})
+                            "model.num_kv_heads", "model.tie_word_embeddings", "tokenizer.num_merges",
+                            "model.preset"})
       if (config.origin(key) != "default") log::warn(std::string(key) + " is ignored with model.init=load");
   } else {
     const ModelConfig mc = random_model_shape(config);
@@ -390,6 +399,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
   }
   model->train();
   model->set_activation_checkpointing(config.get_bool("training.activation_checkpointing"));
+  const bool share_prefix = config.get_bool("training.shared_prefix");
   const int32_t pad_id = tokenizer->pad_id().value_or(tokenizer->eos_id().value_or(0));
 
   std::vector<torch::Tensor> trainable;
@@ -503,7 +513,8 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
   };
   const auto run_eval = [&] {
     if (validation_rows.empty()) return;
-    EvalResult e = evaluate(model, validation_rows, config.get_int("eval.batch_size"), pad_id, autocast, *dist);
+    EvalResult e = evaluate(model, validation_rows, config.get_int("eval.batch_size"), pad_id, autocast, share_prefix,
+                            *dist);
     result.eval_loss = e.loss;
     result.eval_accuracy = e.accuracy;
     if (!main_rank) return;
@@ -549,7 +560,7 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
     double step_loss = 0;
     for (const auto& b : micro) {
       if (b.input_ids.size(0) == 0) continue;  // this rank's share of a short last batch is empty
-      LmLoss l = batch_loss(model, b, autocast, /*count_correct=*/false);
+      LmLoss l = batch_loss(model, b, autocast, /*count_correct=*/false, share_prefix);
       auto loss = l.loss_sum / static_cast<double>(step_targets);
       loss.backward();
       step_loss += loss.item<double>();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -194,11 +195,30 @@ std::vector<std::vector<int64_t>> plan_epoch(const std::vector<SftRow>& rows, in
   };
   if (shuffle) permute(order);
   const int64_t window = batch_size * 16;
+  // Rows that open with the same kGroupTokens tokens as another row of the window (one
+  // schema's system prompt, in a corpus over several) go into batches together, so a batch
+  // shares a long prefix that the loss runs once (causal_lm_loss's share_prefix); the other
+  // rows form one group. Inside a group, rows are sorted by length.
+  constexpr std::size_t kGroupTokens = 64;
+  const auto opening = [&](int64_t i) {
+    const auto& ids = rows[i].ids;
+    return std::vector<int32_t>(ids.begin(), ids.begin() + std::min(ids.size(), kGroupTokens));
+  };
+  std::vector<std::vector<int32_t>> group(n);
   for (int64_t start = 0; start < n; start += window) {
     const int64_t end = std::min(n, start + window);
-    if (shuffle)
-      std::stable_sort(order.begin() + start, order.begin() + end,
-                       [&](int64_t a, int64_t b) { return rows[a].ids.size() < rows[b].ids.size(); });
+    if (shuffle) {
+      std::map<std::vector<int32_t>, int64_t> count;
+      for (int64_t i = start; i < end; ++i) ++count[opening(order[i])];
+      for (int64_t i = start; i < end; ++i) {
+        auto key = opening(order[i]);
+        if (count[key] > 1) group[order[i]] = std::move(key);
+      }
+      std::stable_sort(order.begin() + start, order.begin() + end, [&](int64_t a, int64_t b) {
+        if (group[a] != group[b]) return group[a] < group[b];
+        return rows[a].ids.size() < rows[b].ids.size();
+      });
+    }
     for (int64_t b = start; b < end; b += batch_size)
       batches.emplace_back(order.begin() + b, order.begin() + std::min(end, b + batch_size));
   }

@@ -65,8 +65,10 @@ std::string sft_corpus_text(const std::string& path, const ChatTemplate& chat, c
 std::vector<SftRow> pack_rows(const std::vector<SftRow>& rows, int64_t max_seq_len);
 
 // The batches of one epoch, as row indices. Rows are shuffled (seed, epoch), cut into windows
-// of 16 batches, sorted by length inside each window (little padding), split into batches,
-// and the batches shuffled again. shuffle = false keeps file order.
+// of 16 batches, sorted inside each window by their opening 64 tokens where other rows of the
+// window share them (a schema's system prompt: a batch then shares that prefix) and then by
+// length (little padding), split into batches, and the batches shuffled again.
+// shuffle = false keeps file order.
 std::vector<std::vector<int64_t>> plan_epoch(const std::vector<SftRow>& rows, int64_t batch_size, uint64_t seed,
                                              int64_t epoch, bool shuffle);
 

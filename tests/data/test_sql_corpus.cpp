@@ -3,11 +3,13 @@
 // no row touches the inventory schema, and rows carry the shared answer format.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/format.h"
+#include "data/inventory_db.h"
 #include "data/sql_corpus.h"
 #include "data/sql_exec.h"
 #include "tests/support/test_support.h"
@@ -122,6 +124,26 @@ TEST(SqlPlan, InventoryNamesUnchangedByTheGeneralForm) {
   names.columns = {"brand"};
   EXPECT_EQ(describe_sql_plan("SELECT COUNT(*) FROM products WHERE brand = '华为'", "en", names),
             "Query the products table, filter on brand, aggregate with COUNT.");
+}
+
+TEST(SqlCorpus, GlossaryTeachesEveryBrandAndModelBothWays) {
+  const auto rows = glossary_rows();
+  std::map<std::string, std::string> to_chinese, to_english;
+  for (const auto& row : rows) {
+    const auto& m = row.at("messages");
+    ASSERT_EQ(m.size(), 2u);
+    const std::string q = m[0].at("content"), a = m[1].at("content");
+    if (row.at("language") == "en") to_chinese[q] = a; else to_english[q] = a;
+  }
+  EXPECT_EQ(to_chinese.size(), to_english.size());
+  for (const auto& b : inventory_brands()) {
+    EXPECT_EQ(to_chinese["What is " + b.english + " in Chinese?"], b.name);
+    EXPECT_EQ(to_english["“" + b.name + "”的英文是什么？"], b.english);
+    for (const auto& model : b.models)  // names written alike in both languages (X3) need no row
+      if (model.english != model.name) EXPECT_EQ(to_chinese["What is " + model.english + " in Chinese?"], model.name);
+  }
+  EXPECT_EQ(to_chinese["What is white in Chinese?"], "白色");
+  EXPECT_EQ(to_chinese["What is Shanghai in Chinese?"], "上海");
 }
 
 }  // namespace

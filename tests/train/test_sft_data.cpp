@@ -152,6 +152,23 @@ TEST(SftData, EpochPlanCoversEveryRowOnceAndIsSeeded) {
   EXPECT_EQ(ordered[0], (std::vector<int64_t>{0, 1, 2, 3}));
 }
 
+TEST(SftData, EpochPlanBatchesRowsThatShareAnOpeningTogether) {
+  // Two "schemas": rows open with 70 tokens of 7 or of 8, then a tail of varying length.
+  std::vector<SftRow> rows;
+  for (int i = 0; i < 16; ++i) {
+    SftRow r = fake_row(70 + (i * 5) % 9);
+    std::fill(r.ids.begin(), r.ids.begin() + 70, i % 2 ? 7 : 8);
+    rows.push_back(r);
+  }
+  const auto plan = plan_epoch(rows, 4, 3, 0, true);
+  ASSERT_EQ(plan.size(), 4u);
+  for (const auto& batch : plan) {
+    for (int64_t i : batch) EXPECT_EQ(i % 2, batch[0] % 2) << "a batch mixes the two openings";
+    for (size_t k = 1; k < batch.size(); ++k)  // and is sorted by length inside
+      EXPECT_LE(rows[batch[k - 1]].ids.size(), rows[batch[k]].ids.size());
+  }
+}
+
 TEST(SftData, CollateShiftsLabelsAndPadsRight) {
   std::vector<SftRow> rows(2);
   rows[0].ids = {10, 11, 12, 13};
