@@ -108,7 +108,7 @@ class CausalLMImpl : public torch::nn::Module {
 
   // Final hidden states [.., C] of B rows that all begin with the same P tokens, with that
   // prefix computed once: prefix_ids [1, P]; suffix_ids, suffix_mask [B, T] (the rest of each
-  // row, right-padded, 1 = token). Returns {[1, P, C], [B, T, C]}: equal, up to rounding, to
+  // row, padded on either side, 1 = token; RoPE positions count real tokens from P). Returns {[1, P, C], [B, T, C]}: equal, up to rounding, to
   // forward() on the whole rows split at P, at about (P + B T) / (B (P + T)) of the linear
   // layers' work. Gradients flow as in the whole-row forward. No KV cache; activation
   // checkpointing does not apply to it.

@@ -98,16 +98,32 @@ TokenLogProbs reference_token_logprobs(CausalLM& model, const torch::Tensor& hid
 }
 
 PackedSequences pack_sequences(const std::vector<std::vector<int32_t>>& prompts,
-                               const std::vector<std::vector<int32_t>>& completions, torch::Device device) {
+                               const std::vector<std::vector<int32_t>>& completions, torch::Device device,
+                               bool share_prefix) {
   if (prompts.size() != completions.size() || prompts.empty())
     fail("pack_sequences: need one completion per prompt and at least one sequence");
   const int64_t N = static_cast<int64_t>(prompts.size());
-  int64_t P = 0, T = 1;  // T >= 1 so an all-empty batch still has a (masked) column
+  int64_t T = 1;  // T >= 1 so an all-empty batch still has a (masked) column
+  size_t shortest = prompts[0].size();
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].empty()) fail("pack_sequences: empty prompt");
-    P = std::max<int64_t>(P, prompts[i].size());
+    shortest = std::min(shortest, prompts[i].size());
     T = std::max<int64_t>(T, completions[i].size());
   }
+  // The shared prefix leaves every prompt at least its last token, whose state predicts the
+  // first completion token.
+  size_t Q = 0;
+  if (share_prefix && N > 1) {
+    Q = shortest - 1;
+    for (size_t i = 1; i < prompts.size() && Q > 0; ++i) {
+      size_t t = 0;
+      while (t < Q && prompts[i][t] == prompts[0][t]) ++t;
+      Q = t;
+    }
+    if (static_cast<int64_t>(Q) < kMinSharedPrefix) Q = 0;
+  }
+  int64_t P = 0;
+  for (const auto& p : prompts) P = std::max<int64_t>(P, static_cast<int64_t>(p.size() - Q));
   auto ids = torch::zeros({N, P + T}, torch::kInt64);
   auto mask = torch::zeros({N, P + T}, torch::kBool);
   auto cmask = torch::zeros({N, T}, torch::kFloat32);
@@ -117,8 +133,8 @@ PackedSequences pack_sequences(const std::vector<std::vector<int32_t>>& prompts,
   for (int64_t i = 0; i < N; ++i) {
     const auto& p = prompts[i];
     const auto& c = completions[i];
-    const int64_t pad = P - static_cast<int64_t>(p.size());
-    for (size_t k = 0; k < p.size(); ++k) ids_a[i][pad + k] = p[k], mask_a[i][pad + k] = true;
+    const int64_t pad = P - static_cast<int64_t>(p.size() - Q);
+    for (size_t k = Q; k < p.size(); ++k) ids_a[i][pad + k - Q] = p[k], mask_a[i][pad + k - Q] = true;
     for (size_t k = 0; k < c.size(); ++k) ids_a[i][P + k] = c[k], mask_a[i][P + k] = true, cmask_a[i][k] = 1.0f;
   }
   PackedSequences out;
@@ -127,15 +143,31 @@ PackedSequences pack_sequences(const std::vector<std::vector<int32_t>>& prompts,
   out.completion_ids = out.input_ids.narrow(1, P, T);
   out.completion_mask = cmask.to(device);
   out.prompt_width = P;
+  if (Q > 0)
+    out.prefix_ids = torch::tensor(std::vector<int64_t>(prompts[0].begin(), prompts[0].begin() + Q)).view({1, -1}).to(device);
   return out;
 }
 
 TokenLogProbs completion_logprobs(CausalLM& model, const PackedSequences& batch, int64_t chunk_tokens) {
-  const auto& mask = batch.attention_mask;
   const int64_t P = batch.prompt_width, T = batch.completion_ids.size(1);
-  // Right padding sits after every real token, so causal attention never lets a real token
-  // see it; padding rows' outputs are masked out of the loss.
-  auto hidden = model->forward(batch.input_ids, positions_from_mask(mask), mask, nullptr, LogitsFor::None);  // [N, P+T, C]
+  torch::Tensor hidden;  // [N, P + T, C]
+  if (batch.prefix_ids.defined() && !(model->activation_checkpointing() && at::GradMode::is_enabled())) {
+    hidden = model->forward_shared_prefix(batch.prefix_ids, batch.input_ids, batch.attention_mask).second;
+  } else {
+    torch::Tensor ids = batch.input_ids, mask = batch.attention_mask;
+    int64_t Q = 0;
+    if (batch.prefix_ids.defined()) {
+      // Under activation checkpointing the prefix goes back in front of every row (the
+      // padding between it and the rest is masked, and positions count real tokens only).
+      const int64_t N = ids.size(0);
+      Q = batch.prefix_ids.size(1);
+      ids = torch::cat({batch.prefix_ids.expand({N, Q}), ids}, 1);
+      mask = torch::cat({torch::ones({N, Q}, mask.options()), mask}, 1);
+    }
+    // Right padding sits after every real token, so causal attention never lets a real token
+    // see it; padding rows' outputs are masked out of the loss.
+    hidden = model->forward(ids, positions_from_mask(mask), mask, nullptr, LogitsFor::None).narrow(1, Q, P + T);
+  }
   // The state at position P − 1 + t predicts completion token t.
   return chunked_token_logprobs(model, hidden.narrow(1, P - 1, T), batch.completion_ids, chunk_tokens);
 }

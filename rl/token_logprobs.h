@@ -27,18 +27,26 @@ TokenLogProbs chunked_token_logprobs(CausalLM& model, const torch::Tensor& hidde
                                      int64_t chunk_tokens = 1024);
 TokenLogProbs reference_token_logprobs(CausalLM& model, const torch::Tensor& hidden, const torch::Tensor& targets);
 
-// Prompts left-padded to P, completions right-padded to T, in one [N, P + T] batch.
+// Prompts left-padded to P, completions right-padded to T, in one [N, P + T] batch. When
+// every prompt begins with the same Q tokens (the system prompt; Q at least kMinSharedPrefix
+// and short of the shortest prompt), those are kept apart as one row: prefix_ids [1, Q], and
+// input_ids holds the rest, [N, P - Q + T], run once for the batch by
+// CausalLM::forward_shared_prefix. prompt_width is then P - Q.
 struct PackedSequences {
-  torch::Tensor input_ids;        // [N, P + T] int64
-  torch::Tensor attention_mask;   // [N, P + T] bool: real tokens
+  torch::Tensor input_ids;        // [N, P + T] int64 (without the shared prefix when there is one)
+  torch::Tensor attention_mask;   // the same shape, bool: real tokens
   torch::Tensor completion_ids;   // [N, T] int64 (0 in padding)
   torch::Tensor completion_mask;  // [N, T] f32: 1 on completion tokens (a final stop id included)
-  int64_t prompt_width = 0;       // P
+  int64_t prompt_width = 0;       // P (P - Q)
+  torch::Tensor prefix_ids;       // [1, Q] int64, or undefined
 };
+constexpr int64_t kMinSharedPrefix = 16;
 PackedSequences pack_sequences(const std::vector<std::vector<int32_t>>& prompts,
-                               const std::vector<std::vector<int32_t>>& completions, torch::Device device);
+                               const std::vector<std::vector<int32_t>>& completions, torch::Device device,
+                               bool share_prefix = true);
 
-// One forward pass (hidden states only) and the chunked log-probs of the completion tokens.
+// One forward pass (hidden states only; the shared prefix once) and the chunked log-probs of
+// the completion tokens.
 TokenLogProbs completion_logprobs(CausalLM& model, const PackedSequences& batch, int64_t chunk_tokens = 1024);
 
 }  // namespace lathe::rl

@@ -2,6 +2,8 @@
 // gradients w.r.t. hidden states and lm_head, for tied and untied heads and several chunk
 // sizes), and packed prompt+completion batches against each sequence run alone.
 #include <gtest/gtest.h>
+
+#include <map>
 #include <torch/torch.h>
 
 #include "rl/token_logprobs.h"
@@ -70,6 +72,48 @@ TEST(TokenLogProbs, PackedBatchEqualsEachSequenceAlone) {
       EXPECT_NEAR(batch.logp[i][t].item<float>(), logp_all[pos][completions[i][t]].item<float>(), 1e-5);
     }
   }
+}
+
+TEST(TokenLogProbs, SharedPromptPrefixRunsOnceWithTheSameLogProbsAndGradients) {
+  CausalLM m = random_model(false);
+  // Three prompts that open with the same 20 tokens (a system prompt), then differ in length.
+  std::vector<int32_t> system;
+  for (int32_t k = 0; k < 20; ++k) system.push_back(3 + (k * 7) % 40);
+  std::vector<std::vector<int32_t>> prompts(3, system);
+  prompts[0].insert(prompts[0].end(), {41, 42});
+  prompts[1].insert(prompts[1].end(), {43, 44, 45, 46});
+  prompts[2].insert(prompts[2].end(), {47});
+  const std::vector<std::vector<int32_t>> completions{{10, 11, 12}, {13}, {14, 15}};
+  const auto shared = pack_sequences(prompts, completions, torch::kCPU);
+  const auto whole = pack_sequences(prompts, completions, torch::kCPU, /*share_prefix=*/false);
+  ASSERT_TRUE(shared.prefix_ids.defined()) << "the batch must take the shared path";
+  EXPECT_EQ(shared.prefix_ids.size(1), 20);
+  EXPECT_EQ(shared.prompt_width, 4);
+  EXPECT_FALSE(whole.prefix_ids.defined());
+  const auto run = [&](const PackedSequences& batch, bool checkpointing) {
+    m->set_activation_checkpointing(checkpointing);
+    m->zero_grad();
+    auto lp = completion_logprobs(m, batch, 2);
+    (lp.logp * batch.completion_mask).sum().backward();
+    std::map<std::string, torch::Tensor> grads;
+    for (const auto& p : m->named_parameters(true)) grads[p.key()] = p.value().grad().clone();
+    m->set_activation_checkpointing(false);
+    return std::make_pair(lp.logp.detach() * batch.completion_mask, grads);
+  };
+  const auto ref = run(whole, false);
+  for (bool checkpointing : {false, true}) {
+    SCOPED_TRACE(checkpointing ? "activation checkpointing (the prefix back in every row)" : "shared prefix");
+    const auto got = run(shared, checkpointing);
+    EXPECT_TRUE(torch::allclose(got.first, ref.first, 1e-5, 1e-5));
+    // Summed log-probs give gradients up to ~30 here; the layouts add in other orders, so
+    // each gradient is compared at its own scale.
+    for (const auto& [key, g] : ref.second) {
+      const double difference = (got.second.at(key) - g).abs().max().item<double>();
+      EXPECT_LE(difference, 1e-5 * g.abs().max().item<double>() + 1e-6) << key << " of max " << g.abs().max().item<double>();
+    }
+  }
+  // Prompts that share fewer than kMinSharedPrefix tokens are packed whole.
+  EXPECT_FALSE(pack_sequences({{1, 2, 3}, {1, 2, 4}}, {{5}, {6}}, torch::kCPU).prefix_ids.defined());
 }
 
 }  // namespace
