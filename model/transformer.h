@@ -37,6 +37,9 @@ struct SharedPrefixKV {
   bool recording = true;                    // prefix pass: record; rows' pass: prepend
 };
 
+// Shorter shared prefixes do not repay the second pass (SFT's loss and GRPO's log-probs).
+constexpr int64_t kMinSharedPrefix = 16;
+
 // Per-call inputs shared by every layer.
 struct AttentionContext {
   torch::Tensor cos, sin;      // [B, T, D]

@@ -28,7 +28,7 @@ TokenLogProbs chunked_token_logprobs(CausalLM& model, const torch::Tensor& hidde
 TokenLogProbs reference_token_logprobs(CausalLM& model, const torch::Tensor& hidden, const torch::Tensor& targets);
 
 // Prompts left-padded to P, completions right-padded to T, in one [N, P + T] batch. When
-// every prompt begins with the same Q tokens (the system prompt; Q at least kMinSharedPrefix
+// every prompt begins with the same Q tokens (the system prompt; Q at least lathe::kMinSharedPrefix
 // and short of the shortest prompt), those are kept apart as one row: prefix_ids [1, Q], and
 // input_ids holds the rest, [N, P - Q + T], run once for the batch by
 // CausalLM::forward_shared_prefix. prompt_width is then P - Q.
@@ -40,7 +40,6 @@ struct PackedSequences {
   int64_t prompt_width = 0;       // P (P - Q)
   torch::Tensor prefix_ids;       // [1, Q] int64, or undefined
 };
-constexpr int64_t kMinSharedPrefix = 16;
 PackedSequences pack_sequences(const std::vector<std::vector<int32_t>>& prompts,
                                const std::vector<std::vector<int32_t>>& completions, torch::Device device,
                                bool share_prefix = true);

@@ -20,9 +20,6 @@ struct Scored {
   int64_t rows = 0;
 };
 
-// Rows shorter than this share too little to repay a second pass.
-constexpr int64_t kMinSharedPrefix = 16;
-
 Scored scored_hidden(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                      const torch::Tensor& labels, bool share_prefix) {
   const auto device = model->device();

@@ -38,7 +38,12 @@ manifest = json.load(open(f"{run}/data/manifest.json"))
 must(manifest["split"]["train"] > 0 and manifest["split"]["test"] > 0, "dataset splits empty")
 must(os.path.getsize(f"{run}/data/inventory.sqlite") > 0, "no inventory database")
 corpus = rows("corpus/corpus_train.jsonl")
-must(len(corpus) == 240 and all(len(r["messages"]) == 3 for r in corpus), "corpus rows malformed")
+sql_rows = [r for r in corpus if r.get("family") != "glossary"]
+glossary = [r for r in corpus if r.get("family") == "glossary"]
+must(len(sql_rows) == 240 and all(len(r["messages"]) == 3 for r in sql_rows), "corpus rows malformed")
+corpus_stage = json.load(open(f"{run}/corpus/stage.json"))["summary"]
+must(len(glossary) == corpus_stage["glossary"] > 0 and all(len(r["messages"]) == 2 for r in glossary),
+     "glossary rows malformed")
 must({r["language"] for r in corpus} == {"zh", "en"}, "corpus lacks a language")
 must(os.path.getsize(f"{run}/tokenizer/tokenizer.model") > 0, "no tokenizer.model")
 cfg = json.load(open(f"{run}/pretrain/model/config.json"))
