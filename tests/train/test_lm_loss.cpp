@@ -150,18 +150,25 @@ TEST(CausalLmLoss, FullFineTuningMatchesReferenceTiedAndUntied) {
   }
 }
 
-TEST(CausalLmLoss, LoraMatchesReferenceInF32AndUnderAutocast) {
+// A tied model with a LoRA adapter on every projection whose B is non-zero (so the adapter
+// changes the output and gets gradients of its own), in training mode.
+CausalLM lora_model(uint64_t seed) {
   CausalLM model(small_config(true));
-  init_random_weights(model, 4, 0.2);
+  init_random_weights(model, seed, 0.2);
   LoraConfig lc;
   lc.target_modules = lora_target_names();
-  add_lora_adapter(model, "default", lc, 5);
+  add_lora_adapter(model, "default", lc, seed + 1);
   {
     torch::NoGradGuard g;
     for (auto& p : model->named_parameters(true))
       if (p.key().find(".lora_B.") != std::string::npos) p.value().normal_(0.0, 0.1);
   }
   model->train();
+  return model;
+}
+
+TEST(CausalLmLoss, LoraMatchesReferenceInF32AndUnderAutocast) {
+  CausalLM model = lora_model(4);
   expect_matches_reference(model);
   expect_autocast_as_close_as_reference(model);
 }
@@ -251,17 +258,7 @@ TEST(SharedPrefix, LossAndGradientsEqualTheWholeRowsWithPromptScoredOrNot) {
     expect_shared_prefix_matches_reference(model, 26);  // SFT: the prefix holds no target
     expect_shared_prefix_matches_reference(model, 0);   // pretraining: the prefix's targets count once per row
   }
-  CausalLM model(small_config(true));
-  init_random_weights(model, 10, 0.2);
-  LoraConfig lc;
-  lc.target_modules = lora_target_names();
-  add_lora_adapter(model, "default", lc, 11);
-  {
-    torch::NoGradGuard g;
-    for (auto& p : model->named_parameters(true))
-      if (p.key().find(".lora_B.") != std::string::npos) p.value().normal_(0.0, 0.1);
-  }
-  model->train();
+  CausalLM model = lora_model(10);
   SCOPED_TRACE("LoRA");
   expect_shared_prefix_matches_reference(model, 26);
 }
