@@ -163,6 +163,13 @@ std::string english_term(const std::string& value) {
         {"成都", "Chengdu"}, {"重庆", "Chongqing"}, {"武汉", "Wuhan"}, {"西安", "Xi'an"},
         {"华北", "North China"}, {"华东", "East China"}, {"华南", "South China"},
         {"西南", "Southwest China"}, {"华中", "Central China"}, {"西北", "Northwest China"},
+        {"东北", "Northeast China"},
+        // Further cities of the pretraining corpus (data/sql_corpus.cpp), not of the inventory.
+        {"青岛", "Qingdao"}, {"济南", "Jinan"}, {"宁波", "Ningbo"}, {"厦门", "Xiamen"}, {"福州", "Fuzhou"},
+        {"合肥", "Hefei"}, {"长沙", "Changsha"}, {"郑州", "Zhengzhou"}, {"南昌", "Nanchang"}, {"沈阳", "Shenyang"},
+        {"大连", "Dalian"}, {"哈尔滨", "Harbin"}, {"长春", "Changchun"}, {"昆明", "Kunming"}, {"贵阳", "Guiyang"},
+        {"南宁", "Nanning"}, {"海口", "Haikou"}, {"东莞", "Dongguan"}, {"佛山", "Foshan"}, {"兰州", "Lanzhou"},
+        {"乌鲁木齐", "Urumqi"}, {"石家庄", "Shijiazhuang"}, {"太原", "Taiyuan"}, {"呼和浩特", "Hohhot"},
     };
     for (const auto& b : inventory_brands()) {
       t[b.name] = b.english;

@@ -141,6 +141,39 @@ std::string SqlDatabase::schema_text() const {
   return out;
 }
 
+std::vector<std::string> SqlDatabase::categorical_text_values(int max_distinct) const {
+  const auto quote = [](const std::string& text, char mark) {
+    std::string out(1, mark);
+    for (char ch : text) out += ch == mark ? std::string(2, mark) : std::string(1, ch);
+    return out + mark;
+  };
+  const auto quoted = [&](const std::string& name) { return quote(name, '"'); };
+  const auto non_ascii = [](const std::string& text) {
+    return std::any_of(text.begin(), text.end(), [](char ch) { return static_cast<unsigned char>(ch) >= 0x80; });
+  };
+  std::vector<std::string> values;
+  const SqlResult tables =
+      query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+  for (const auto& table : tables.rows) {
+    const SqlResult columns = query("SELECT name FROM pragma_table_info(" + quote(*table[0], '\'') + ")");
+    for (const auto& column : columns.rows) {
+      SqlLimits limits;
+      limits.max_rows = max_distinct;
+      // One row past the bound tells a categorical column from one with many values.
+      const SqlResult distinct = query("SELECT DISTINCT " + quoted(*column[0]) + " FROM " + quoted(*table[0]) +
+                                           " WHERE typeof(" + quoted(*column[0]) + ") = 'text' LIMIT " +
+                                           std::to_string(max_distinct + 1),
+                                       limits);
+      if (distinct.truncated) continue;
+      for (const auto& row : distinct.rows)
+        if (row[0] && non_ascii(*row[0])) values.push_back(*row[0]);
+    }
+  }
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  return values;
+}
+
 SqlResult run_query_readonly(const std::string& db_path, const std::string& sql,
                              const SqlLimits& limits) {
   SqlDatabase db(db_path);

@@ -53,6 +53,10 @@ class SqlDatabase {
 
   // CREATE statements of the user tables, as written when they were created.
   std::string schema_text() const;
+  // The distinct non-ASCII text values of every column of the user tables that holds at most
+  // `max_distinct` of them (brands, cities, colours: the names questions and queries repeat),
+  // sorted. Columns with more distinct values (ids, free text) are left out.
+  std::vector<std::string> categorical_text_values(int max_distinct) const;
   const std::string& path() const { return path_; }
 
  private:

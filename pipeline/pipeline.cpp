@@ -26,6 +26,7 @@
 #include "data/inventory_db.h"
 #include "data/pipeline.h"
 #include "data/sql_corpus.h"
+#include "data/sql_exec.h"
 #include "model/lora.h"
 #include "model/model_io.h"
 #include "model/sentencepiece_trainer.h"
@@ -94,6 +95,29 @@ std::string dataset_fingerprint(const std::string& dir) {
   for (const char* name : {"inventory.sqlite", "sft_train.jsonl", "grpo_train.jsonl", "test.jsonl", "val.jsonl"})
     if (fs::exists(dir + "/" + name)) text += std::string("\n") + name + " " + std::to_string(fs::file_size(dir + "/" + name));
   return text;
+}
+
+// Whole-piece symbols for the tokenizer: the categorical names of the corpus databases and
+// the inventory's (empty data_dir: none). One token per name, in the question and in the SQL
+// alike, turns writing a filter value into copying one token, which a small model learns from
+// a few thousand examples; BPE pieces instead fuse a name with its neighbours ("长安在库").
+std::vector<std::string> database_value_symbols(const std::string& corpus_dir, const std::string& data_dir,
+                                                int64_t max_distinct) {
+  std::vector<std::string> databases;
+  if (max_distinct <= 0) return {};
+  if (fs::is_directory(corpus_dir + "/db"))
+    for (const auto& entry : fs::directory_iterator(corpus_dir + "/db"))
+      if (entry.path().extension() == ".sqlite") databases.push_back(entry.path().string());
+  if (!data_dir.empty()) databases.push_back(data_dir + "/inventory.sqlite");
+  std::sort(databases.begin(), databases.end());
+  std::vector<std::string> symbols;
+  for (const auto& path : databases)
+    for (const auto& value : data::SqlDatabase(path).categorical_text_values(static_cast<int>(max_distinct)))
+      // SentencePiece's flag is comma-separated, and a piece never holds a space.
+      if (value.find_first_of(", \t\n") == std::string::npos) symbols.push_back(value);
+  std::sort(symbols.begin(), symbols.end());
+  symbols.erase(std::unique(symbols.begin(), symbols.end()), symbols.end());
+  return symbols;
 }
 
 double first_or(const std::vector<double>& v, double fallback) { return v.empty() ? fallback : v.front(); }
@@ -279,10 +303,14 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
             write_file_atomic(ctx.dir + "/training_text.txt", lines);
             SentencePieceTrainOptions spm = tokenizer_options(c);
             spm.threads = std::max(1, available_cores());
+            const std::vector<std::string> value_symbols =
+                database_value_symbols(corpus_dir, task_data ? data_dir : "", c.get_int("tokenizer.value_symbols"));
+            spm.user_defined_symbols.insert(spm.user_defined_symbols.end(), value_symbols.begin(), value_symbols.end());
             train_sentencepiece(ctx.dir + "/training_text.txt", ctx.dir, spm);
             fs::remove(ctx.dir + "/training_text.txt");
             const auto tokenizer = load_tokenizer(ctx.dir);
             return json{{"vocab_size", tokenizer->vocab_size()}, {"model_type", spm.model_type},
+                        {"value_symbols", value_symbols.size()},
                         {"trained_on_task_data", task_data}};
           });
       finish("tokenizer", done, done.record.seconds);

@@ -244,6 +244,11 @@ const ConfigSchema& pipeline_config_schema() {
         .add_string_list("tokenizer.user_symbols",
                          {"<|system|>", "<|user|>", "<|assistant|>", "<reasoning>", "</reasoning>", "<answer>", "</answer>"},
                          "Strings that are always one piece (the plain chat template's markers, the answer tags).")
+        .add_int("tokenizer.value_symbols", 128,
+                 "Columns of the databases with at most this many distinct text values (brands, cities, colours): "
+                 "their non-ASCII values become one piece each, so a name is the same token in the question and in "
+                 "the query (0 = off).",
+                 0)
         .add_bool("tokenizer.include_task_data", true,
                   "Also train the tokenizer on the inventory SFT train split (its Chinese names get pieces).")
         .add_int("tokenizer.max_sentences", 0, "Corpus lines sampled for tokenizer training (0 = all).", 0);

@@ -1,6 +1,8 @@
 // Read-only execution, limits, and the canonical result comparison rules.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "data/inventory_db.h"
 #include "data/sql_exec.h"
 #include "tests/support/test_support.h"
@@ -62,6 +64,23 @@ TEST_F(SqlExecTest, TimeLimitInterrupts) {
     EXPECT_NE(std::string(e.what()).find("time limit"), std::string::npos) << e.what();
   }
   EXPECT_EQ(db_->query("SELECT 1").rows[0][0], "1");  // the connection stays usable
+}
+
+// The tokenizer's whole-piece names: a column's non-ASCII values when it has few enough.
+TEST_F(SqlExecTest, CategoricalTextValuesKeepsTheNamesOfColumnsWithFewValues) {
+  const auto has = [](const std::vector<std::string>& values, const std::string& v) {
+    return std::find(values.begin(), values.end(), v) != values.end();
+  };
+  const std::vector<std::string> few = db_->categorical_text_values(8);
+  EXPECT_TRUE(has(few, "白色"));   // vehicles.color: 8 values
+  EXPECT_TRUE(has(few, "华东"));   // stores.region: 6 values
+  EXPECT_FALSE(has(few, "宝马"));  // vehicles.brand: 14 values, past the bound
+  EXPECT_FALSE(has(few, "上海"));  // stores.city: 12 values
+  EXPECT_FALSE(has(few, "sedan"));  // ASCII values tokenize the same everywhere already
+  EXPECT_TRUE(std::is_sorted(few.begin(), few.end()));
+  const std::vector<std::string> many = db_->categorical_text_values(64);
+  for (const std::string v : {"宝马", "上海", "凯美瑞", "白色", "华东"}) EXPECT_TRUE(has(many, v)) << v;
+  EXPECT_EQ(std::adjacent_find(many.begin(), many.end()), many.end());  // no repeats
 }
 
 TEST(SqlCanonical, NormalisesNumbers) {

@@ -21,9 +21,11 @@ grep -q "unknown key threads_unused" "$work/err0" || { echo "FAIL: bad override 
   || { echo "FAIL: pipeline failed"; tail -20 "$work/log1"; exit 1; }
 echo "first run: $((SECONDS - start)) s"
 grep -q "^report: $run/report.html" "$work/out1" || { echo "FAIL: no report path printed"; cat "$work/out1"; exit 1; }
-"$lathe" tokenize --model "$run/tokenizer" "SELECT COUNT(*) FROM vehicles WHERE brand = '宝马'" > /dev/null
+# A brand is one piece in the SQL and in the question alike (tokenizer.value_symbols).
+"$lathe" tokenize --json --model "$run/tokenizer" "SELECT COUNT(*) FROM vehicles WHERE brand = '宝马'" > "$work/tok_sql"
+"$lathe" tokenize --json --model "$run/tokenizer" "宝马在上海有几辆？" > "$work/tok_question"
 
-python3 - "$run" <<'PY'
+work="$work" python3 - "$run" <<'PY'
 import json, os, sys
 run = sys.argv[1]
 def rows(path):
@@ -46,6 +48,10 @@ must(len(glossary) == corpus_stage["glossary"] > 0 and all(len(r["messages"]) ==
      "glossary rows malformed")
 must({r["language"] for r in corpus} == {"zh", "en"}, "corpus lacks a language")
 must(os.path.getsize(f"{run}/tokenizer/tokenizer.model") > 0, "no tokenizer.model")
+must(json.load(open(f"{run}/tokenizer/stage.json"))["summary"]["value_symbols"] > 0, "no value symbols")
+for name in ["tok_sql", "tok_question"]:
+    pieces = json.load(open(os.path.join(os.environ["work"], name)))["pieces"]
+    must("宝马" in pieces, f"宝马 is not one piece in {name}: {pieces}")
 cfg = json.load(open(f"{run}/pretrain/model/config.json"))
 must(cfg["vocab_size"] == 1200, f"pretrained vocab {cfg['vocab_size']} != the tokenizer's 1200")
 must(os.path.exists(f"{run}/pretrain/model/tokenizer.model"), "pretrained model ships no tokenizer")
