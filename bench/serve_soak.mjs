@@ -76,7 +76,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: opts.clients + 8 });
 // chunked). hangUp: {afterEvents: k} closes the socket after k SSE data events, {afterBodyBytes:
 // k} sends only k bytes of a body announced longer, {afterMs: t} closes t ms after sending.
 // Resolves {status, headers, body, events, error, hung, ms}; never rejects.
-function request({ method = "POST", route, body, hangUp, headers = {} }) {
+function request({ method = "POST", route, body, hangUp }) {
   const started = performance.now();
   return new Promise((resolve) => {
     let settled = false;
@@ -88,7 +88,7 @@ function request({ method = "POST", route, body, hangUp, headers = {} }) {
       Object.assign(out, patch, { ms: performance.now() - started });
       resolve(out);
     };
-    const h = { ...headers };
+    const h = {};
     const whole = typeof body === "string" ? Buffer.from(body) : Buffer.isBuffer(body) ? body : null;
     if (whole) h["Content-Length"] = hangUp?.afterBodyBytes !== undefined ? whole.length + 1000 : whole.length;
     if (body !== undefined) h["Content-Type"] = "application/json";
