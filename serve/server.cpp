@@ -5,6 +5,7 @@
 #include <csignal>
 #include <sys/socket.h>
 #include <ctime>
+#include <functional>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -30,6 +31,32 @@ void send_json(Response& res, int status, const json& body) {
 }
 
 void send_error(Response& res, const ApiError& e) { send_json(res, e.status, error_body(e.status, e.what(), e.param)); }
+
+// A request body, read here rather than by httplib: cpp-httplib 0.11 applies
+// set_payload_max_length only to a body with Content-Length (one too long it reads, discards
+// and answers 413) and buffers a chunked one of any size. A chunked body is read and
+// discarded beyond `limit` the same way: memory stays bounded, and the client still gets its
+// 413 rather than a connection reset.
+std::string read_body(const httplib::ContentReader& content, Response& res, size_t limit) {
+  std::string body;
+  bool too_large = false;
+  const bool complete = content([&](const char* data, size_t size) {
+    if (too_large || size > limit - body.size()) {
+      too_large = true;
+      std::string().swap(body);
+    } else {
+      body.append(data, size);
+    }
+    return true;
+  });
+  if (too_large || res.status == 413)
+    throw ApiError(413, "The request body exceeds " + std::to_string(limit) + " bytes (--max-body-bytes).");
+  if (!complete) {
+    res.set_header("Connection", "close");  // where the next request would start is unknown
+    throw ApiError(400, "The request body could not be read (incomplete, or a malformed chunked encoding).");
+  }
+  return body;
+}
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -384,14 +411,19 @@ void Server::setup_routes() {
     res.set_content(R"({"error":"Unauthorized"})", "application/json");
     return httplib::Server::HandlerResponse::Handled;
   });
-  http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const Request&, Response& res) {
-    // Statuses httplib sets itself (unknown route, oversized body) get the envelope too.
+  // Every route that takes a body reads it through read_body; handler(body, res).
+  auto with_body = [this, guarded](std::function<void(const std::string&, Response&)> handler) {
+    return httplib::Server::HandlerWithContentReader(
+        [this, guarded, handler](const Request& req, Response& res, const httplib::ContentReader& content) {
+          guarded([&](const Request&, Response& r) { handler(read_body(content, r, options_.max_body_bytes), r); })(
+              req, res);
+        });
+  };
+  http_.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
+    // Statuses httplib sets itself (an unknown GET route, a malformed request) get the envelope too.
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     std::string message = "Not Found";
-    if (res.status == 413)
-      message = "The request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes (--max-body-bytes).";
-    else if (res.status != 404)
-      message = "The request could not be handled (HTTP " + std::to_string(res.status) + ").";
+    if (res.status != 404) message = "The request could not be handled (HTTP " + std::to_string(res.status) + ").";
     send_json(res, res.status, error_body(res.status, message));
     return httplib::Server::HandlerResponse::Handled;
   }));
@@ -420,8 +452,8 @@ void Server::setup_routes() {
   }));
 
   auto generation = [this](bool chat) {
-    return [this, chat](const Request& req, Response& res) {
-      const json body = parse_request_body(req.body);
+    return [this, chat](const std::string& text, Response& res) {
+      const json body = parse_request_body(text);
       ResponseContext ctx;
       ctx.chat = chat;
       ctx.fields = parse_generation_fields(body, chat);
@@ -476,16 +508,16 @@ void Server::setup_routes() {
           });
     };
   };
-  http_.Post("/v1/completions", guarded(generation(false)));
-  http_.Post("/v1/chat/completions", guarded(generation(true)));
+  http_.Post("/v1/completions", with_body(generation(false)));
+  http_.Post("/v1/chat/completions", with_body(generation(true)));
 
   auto require_lora = [this] {
     if (!options_.enable_lora) throw ApiError(400, "LoRA is not enabled; start the server with --enable-lora.");
   };
   if (options_.runtime_lora_updating) {
-    http_.Post("/v1/load_lora_adapter", guarded([this, require_lora](const Request& req, Response& res) {
+    http_.Post("/v1/load_lora_adapter", with_body([this, require_lora](const std::string& text, Response& res) {
       require_lora();
-      const json body = parse_request_body(req.body);
+      const json body = parse_request_body(text);
       const LoadLoraRequest load = parse_load_lora_request(body);
       const auto& names = options_.served_model_names;
       if (std::find(names.begin(), names.end(), load.name) != names.end())
@@ -493,17 +525,17 @@ void Server::setup_routes() {
       scheduler_->load_adapter(load.name, load.path, load.in_place);
       res.set_content("Success: LoRA adapter '" + load.name + "' added successfully.", "text/plain");
     }));
-    http_.Post("/v1/unload_lora_adapter", guarded([this, require_lora](const Request& req, Response& res) {
+    http_.Post("/v1/unload_lora_adapter", with_body([this, require_lora](const std::string& text, Response& res) {
       require_lora();
-      const json body = parse_request_body(req.body);
+      const json body = parse_request_body(text);
       const std::string name = optional_string_field(body, "lora_name");
       scheduler_->unload_adapter(name);
       res.set_content("Success: LoRA adapter '" + name + "' removed successfully.", "text/plain");
     }));
   }
 
-  http_.Post("/tokenize", guarded([this](const Request& req, Response& res) {
-    const json body = parse_request_body(req.body);
+  http_.Post("/tokenize", with_body([this](const std::string& text, Response& res) {
+    const json body = parse_request_body(text);
     const std::string model = optional_string_field(body, "model");
     const auto& names = options_.served_model_names;
     if (!model.empty() && std::find(names.begin(), names.end(), model) == names.end() && !scheduler_->has_adapter(model))
@@ -530,8 +562,8 @@ void Server::setup_routes() {
                          {"token_strs", strs}});
   }));
 
-  http_.Post("/detokenize", guarded([this](const Request& req, Response& res) {
-    const json body = parse_request_body(req.body);
+  http_.Post("/detokenize", with_body([this](const std::string& text, Response& res) {
+    const json body = parse_request_body(text);
     const std::string model = optional_string_field(body, "model");
     const auto& names = options_.served_model_names;
     if (!model.empty() && std::find(names.begin(), names.end(), model) == names.end() && !scheduler_->has_adapter(model))
@@ -547,6 +579,13 @@ void Server::setup_routes() {
     check_token_ids(ids, *model_.tokenizer, "tokens");
     send_json(res, 200, {{"prompt", model_.tokenizer->decode(ids)}});
   }));
+
+  // A body sent to any other route is read within the limit too, then answered 404.
+  const auto unknown_route = with_body([](const std::string&, Response&) { throw ApiError(404, "Not Found"); });
+  http_.Post(".*", unknown_route);
+  http_.Put(".*", unknown_route);
+  http_.Patch(".*", unknown_route);
+  http_.Delete(".*", unknown_route);
 }
 
 }  // namespace lathe::serve

@@ -3,6 +3,7 @@
 // loaded independently, streaming (SSE, [DONE], include_usage), stop strings, seeds,
 // logprobs against the model's log-softmax, tokenize/detokenize, metrics, API keys, the
 // max_tokens cap and every error case with its status — after which the server still answers.
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -360,6 +361,38 @@ TEST(MaxTokensCap, LargerRequestsAreRefusedAndDefaultsCapped) {
   ASSERT_EQ(chat.status, 200) << chat.body;
   EXPECT_EQ(chat.json_body["usage"]["completion_tokens"], 8);
   EXPECT_EQ(chat.json_body["choices"][0]["finish_reason"], "length");
+}
+
+// A body sent with Transfer-Encoding: chunked, in 4 KiB pieces, as streaming HTTP clients send one.
+Reply post_chunked(const Server& s, const std::string& path, const std::string& body) {
+  auto c = client(s);
+  return reply_of(c.Post(
+      path,
+      [&body](size_t offset, httplib::DataSink& sink) {
+        if (offset < body.size()) return sink.write(body.data() + offset, std::min<size_t>(4096, body.size() - offset));
+        sink.done();
+        return true;
+      },
+      "application/json"));
+}
+
+// The soak found it (docs/reliability.md, "Server soak"): httplib limits only Content-Length
+// bodies, so a chunked one of any size was buffered whole and then tokenized.
+TEST(MaxBodyBytes, ChunkedBodiesAreLimitedToo) {
+  auto o = options_for(tiny());
+  o.max_body_bytes = 64 << 10;
+  auto server = start(o);
+  const std::string big = json{{"prompt", std::string(256 << 10, 'x')}, {"max_tokens", 2}}.dump();
+  expect_error(post_chunked(*server, "/v1/completions", big), 413, "exceeds 65536 bytes (--max-body-bytes)");
+  expect_error(post(*server, "/v1/completions", big), 413, "--max-body-bytes");
+  expect_error(post_chunked(*server, "/no/such/route", big), 413, "--max-body-bytes");
+  expect_error(post_chunked(*server, "/no/such/route", "{}"), 404, "Not Found");
+  // Within the limit a chunked body is served as any other.
+  const json small = {{"prompt", "How many cars"}, {"max_tokens", 3}, {"temperature", 0}};
+  const Reply chunked = post_chunked(*server, "/v1/completions", small.dump());
+  ASSERT_EQ(chunked.status, 200) << chunked.body;
+  EXPECT_EQ(chunked.json_body["choices"][0]["text"], post(*server, "/v1/completions", small).json_body["choices"][0]["text"]);
+  EXPECT_EQ(post_chunked(*server, "/tokenize", R"({"prompt": "cars"})").status, 200);
 }
 
 TEST(ApiKey, V1RoutesNeedTheBearerToken) {
