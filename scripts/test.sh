@@ -21,8 +21,10 @@ fi
 # unit tests of the libraries that read outside input: core (configs, JSON, HTTP client),
 # data (datasets, CSV/JSONL, SQL) and agent (SQL/XML extraction, executors). The model, train,
 # rl and serve suites stay out: sanitized LibTorch compute would take CI past its 30 minutes
-# (docs/reliability.md has the figures). LATHE_SANITIZED_TESTS=0 skips it.
-if [ "${LATHE_SANITIZED_TESTS:-1}" != 0 ] && [ $# -eq 0 ]; then
+# (docs/reliability.md has the figures). Off by default: measured on a clean clone, this stage
+# alone takes about 12 minutes on 2 cores, which with the rest would pass CI's 30. Turn it on
+# with LATHE_SANITIZED_TESTS=1.
+if [ "${LATHE_SANITIZED_TESTS:-0}" = 1 ] && [ $# -eq 0 ]; then
   sanitized_start=$SECONDS
   # -O1, the usual level for sanitizer builds: it compiles far faster than -O3 under ASan.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
