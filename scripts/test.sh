@@ -22,7 +22,7 @@ fi
 # data (datasets, CSV/JSONL, SQL) and agent (SQL/XML extraction, executors). The model, train,
 # rl and serve suites stay out: sanitized LibTorch compute would take CI past its 30 minutes
 # (docs/reliability.md has the figures). Off by default: measured on a clean clone, this stage
-# alone takes about 12 minutes on 2 cores, which with the rest would pass CI's 30. Turn it on
+# alone took 1093 s on 2 cores (a clean clone), which with the rest would pass CI's 30. Turn it on
 # with LATHE_SANITIZED_TESTS=1.
 if [ "${LATHE_SANITIZED_TESTS:-0}" = 1 ] && [ $# -eq 0 ]; then
   sanitized_start=$SECONDS
