@@ -147,7 +147,6 @@ std::vector<std::string> SqlDatabase::categorical_text_values(int max_distinct) 
     for (char ch : text) out += ch == mark ? std::string(2, mark) : std::string(1, ch);
     return out + mark;
   };
-  const auto quoted = [&](const std::string& name) { return quote(name, '"'); };
   const auto non_ascii = [](const std::string& text) {
     return std::any_of(text.begin(), text.end(), [](char ch) { return static_cast<unsigned char>(ch) >= 0x80; });
   };
@@ -160,8 +159,8 @@ std::vector<std::string> SqlDatabase::categorical_text_values(int max_distinct) 
       SqlLimits limits;
       limits.max_rows = max_distinct;
       // One row past the bound tells a categorical column from one with many values.
-      const SqlResult distinct = query("SELECT DISTINCT " + quoted(*column[0]) + " FROM " + quoted(*table[0]) +
-                                           " WHERE typeof(" + quoted(*column[0]) + ") = 'text' LIMIT " +
+      const SqlResult distinct = query("SELECT DISTINCT " + quote(*column[0], '"') + " FROM " + quote(*table[0], '"') +
+                                           " WHERE typeof(" + quote(*column[0], '"') + ") = 'text' LIMIT " +
                                            std::to_string(max_distinct + 1),
                                        limits);
       if (distinct.truncated) continue;

@@ -99,12 +99,12 @@ std::string dataset_fingerprint(const std::string& dir) {
 
 // Whole-piece symbols for the tokenizer: the categorical names of the corpus databases and
 // the inventory's (empty data_dir: none). One token per name, in the question and in the SQL
-// alike, turns writing a filter value into copying one token, which a small model learns from
-// a few thousand examples; BPE pieces instead fuse a name with its neighbours ("长安在库").
+// alike, makes writing a filter value copying one token; BPE pieces instead fuse a name with
+// its neighbours ("长安在库"), so the question and the SQL spell it differently.
 std::vector<std::string> database_value_symbols(const std::string& corpus_dir, const std::string& data_dir,
                                                 int64_t max_distinct) {
-  std::vector<std::string> databases;
   if (max_distinct <= 0) return {};
+  std::vector<std::string> databases;
   if (fs::is_directory(corpus_dir + "/db"))
     for (const auto& entry : fs::directory_iterator(corpus_dir + "/db"))
       if (entry.path().extension() == ".sqlite") databases.push_back(entry.path().string());
