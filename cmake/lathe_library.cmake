@@ -52,8 +52,31 @@ function(lathe_test_suite prefix)
   add_executable(${name} ${sources})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} lathe_test_support GTest::gtest_main)
   # -O1: test code only drives the libraries (built -O3); it compiles ~20% faster than at -O3,
-  # and __OPTIMIZE__ stays defined, so the shared precompiled header still applies.
-  target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-unused-parameter -O1)
+  # and __OPTIMIZE__ stays defined, so the shared precompiled header still applies. A sanitized
+  # build keeps its own level for everything: a PCH built at another -O level is not used.
+  target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  if(LATHE_SANITIZE STREQUAL "")
+    target_compile_options(${name} PRIVATE -O1)
+  endif()
   lathe_use_torch_pch(${name})
   gtest_discover_tests(${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR} DISCOVERY_TIMEOUT 120)
+endfunction()
+
+# lathe_prebuilt_library(NAME SUBDIR DEPS ...): with LATHE_PREBUILT set (cmake/sanitizers.cmake),
+# NAME is DIR/SUBDIR/libNAME.a from that already-built folder instead of being compiled here.
+# Sets LATHE_USE_PREBUILT in the caller: true when it imported.
+function(lathe_prebuilt_library name subdir)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  set(LATHE_USE_PREBUILT FALSE PARENT_SCOPE)
+  if(NOT LATHE_PREBUILT)
+    return()
+  endif()
+  set(file ${LATHE_PREBUILT}/${subdir}/lib${name}.a)
+  if(NOT EXISTS ${file})
+    message(FATAL_ERROR "LATHE_PREBUILT: ${file} does not exist; build ${name} in ${LATHE_PREBUILT} first")
+  endif()
+  add_library(${name} STATIC IMPORTED GLOBAL)
+  set_target_properties(${name} PROPERTIES IMPORTED_LOCATION ${file}
+    INTERFACE_INCLUDE_DIRECTORIES ${PROJECT_SOURCE_DIR} INTERFACE_LINK_LIBRARIES "${ARG_DEPS}")
+  set(LATHE_USE_PREBUILT TRUE PARENT_SCOPE)
 endfunction()

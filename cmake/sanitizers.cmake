@@ -7,6 +7,12 @@
 # * LATHE_BUILD_FUZZ: one libFuzzer executable per parser (tests/fuzz/); needs clang. Every
 #   lathe target then carries libFuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link)
 #   and, unless LATHE_SANITIZE says otherwise, ASan and UBSan.
+# * LATHE_PREBUILT=DIR: link DIR's lathe_model and test helpers (DIR an ordinary build folder,
+#   already built) instead of compiling them here (lathe_prebuilt_library). The sanitized test
+#   build uses it: the core, data and agent code under test is instrumented, while the
+#   LibTorch-heavy model library and the test helpers — over five minutes under ASan on 2
+#   cores — are not compiled a second time.
+set(LATHE_PREBUILT "" CACHE PATH "A built lathe folder whose model library and test helpers to link instead of building them")
 set(LATHE_SANITIZE "" CACHE STRING "Sanitizers for lathe's own targets, e.g. address,undefined (empty = none)")
 option(LATHE_BUILD_FUZZ "Build the libFuzzer targets (clang)" OFF)
 

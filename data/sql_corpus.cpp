@@ -540,7 +540,7 @@ SqlCorpus generate_sql_corpus(const CorpusOptions& options, const std::string& d
         char id[48];
         std::snprintf(id, sizeof id, "-%s-%04d", zh ? "zh" : "en", static_cast<int>(made));
         drafts.push_back({s.name + "." + f.name + id, s.name + "." + f.name, zh ? "zh" : "en", question,
-                          fill_template(f.sql, slots.sql), nullptr});
+                          fill_template(f.sql, slots.sql), nullptr, /*source=*/""});
         ++made;
       }
     }
