@@ -2,7 +2,8 @@
 // serve (the agent answers sample questions through `lathe serve` with the adapters) →
 // report, each stage in RUN/<stage>/ with its key (pipeline/stage.h). Stages hand each other
 // paths only: the data folder, the base model folder (RUN/pretrain/model or base.path), the
-// adapters (RUN/sft/adapter, RUN/grpo/adapter).
+// adapters (RUN/sft/adapter, RUN/grpo/adapter), or after full fine-tuning the SFT model
+// (RUN/sft/model) with GRPO's new adapter over it.
 #include "pipeline/pipeline.h"
 
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "agent/agent.h"
@@ -47,6 +49,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// A model the eval and serve stages load: a model folder, with a PEFT adapter or none.
+struct ModelUnderTest {
+  std::string folder;
+  std::string adapter;  // empty: the folder alone
+};
 
 // A training stage stopped by a signal: the pipeline stops after its checkpoint.
 struct Interrupted {
@@ -333,26 +341,32 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
       keys["base"] = stage_key("base", model_fingerprint(base_dir) + common, {});
     }
 
-    // ---- sft: a LoRA adapter on the inventory train split -------------------------------------
-    const std::string sft_adapter = run + "/sft/adapter";
+    // ---- sft: a LoRA adapter on the inventory train split, or full fine-tuning ---------------
+    // What each later stage loads: the SFT model is the base plus sft/adapter, or sft/model;
+    // GRPO's adapter continues sft/adapter, or is a new one over sft/model.
+    const bool sft_full = !c.get_bool("sft.lora.enabled");
+    const ModelUnderTest sft_model = sft_full ? ModelUnderTest{run + "/sft/model", ""}
+                                              : ModelUnderTest{base_dir, run + "/sft/adapter"};
+    const ModelUnderTest grpo_model{sft_model.folder, run + "/grpo/adapter"};
     if (listed(c, "sft")) {
       const std::string dir = run + "/sft";
       // A small dataset may leave val empty: then SFT runs without evaluation.
       const std::string validation = count_rows(data_dir + "/sft_val.jsonl") > 0 ? data_dir + "/sft_val.jsonl" : "";
       const Config recipe = sft_recipe_config(c, dir, base_dir, data_dir + "/sft_train.jsonl", validation);
-      const StageRun done =
-          run_stage(dir, record("sft", config_section_text(c, {"sft."}) + common, {"base", "data"}),
-                    {"adapter/adapter_config.json", "adapter/adapter_model.safetensors"}, true,
-                    [&](const StageContext& ctx) { return run_sft_stage(recipe, ctx, options.quiet); });
+      const std::vector<std::string> outputs =
+          sft_full ? std::vector<std::string>{"model/config.json", "model/model.safetensors"}
+                   : std::vector<std::string>{"adapter/adapter_config.json", "adapter/adapter_model.safetensors"};
+      const StageRun done = run_stage(dir, record("sft", config_section_text(c, {"sft."}) + common, {"base", "data"}),
+                                      outputs, true,
+                                      [&](const StageContext& ctx) { return run_sft_stage(recipe, ctx, options.quiet); });
       finish("sft", done, done.record.seconds);
     }
 
-    // ---- grpo: the SFT adapter improved with sql_execution + format rewards -------------------
-    const std::string grpo_adapter = run + "/grpo/adapter";
+    // ---- grpo: the SFT model improved with sql_execution + format rewards --------------------
     if (listed(c, "grpo")) {
       const std::string dir = run + "/grpo";
-      const Config recipe = grpo_recipe_config(c, dir, base_dir, sft_adapter, data_dir + "/grpo_train.jsonl",
-                                               data_dir + "/inventory.sqlite");
+      const Config recipe = grpo_recipe_config(c, dir, sft_model.folder, sft_model.adapter,
+                                               data_dir + "/grpo_train.jsonl", data_dir + "/inventory.sqlite");
       const StageRun done = run_stage(
           dir, record("grpo", config_section_text(c, {"grpo."}) + common, {"base", "data", "sft"}),
           {"adapter/adapter_config.json", "adapter/adapter_model.safetensors"}, true, [&](const StageContext& ctx) {
@@ -383,7 +397,6 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
           [&](const StageContext& ctx) {
             const std::string template_name =
                 c.get_string("base.chat_template") == "auto" ? "" : c.get_string("base.chat_template");
-            LoadedModel loaded = load_model(base_dir, parse_device(c.get_string("run.device")), torch::kFloat32, template_name);
             const data::SqlDatabase db(data_dir + "/inventory.sqlite");
             const std::vector<data::Example> examples = eval_examples(c, data_dir);
             EvalOptions eval;
@@ -393,14 +406,24 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
             const std::string system_prompt = data::inventory_system_prompt(data::inventory_schema_sql());
             json results = {{"split", c.get_string("eval.split")}, {"questions", examples.size()},
                             {"models", json::object()}};
+            // One model folder loaded at a time; its adapters switched on and off over it.
+            std::optional<LoadedModel> loaded;
+            std::string loaded_folder;
             for (const auto& m : models) {
-              if (m == "base") {
-                set_active_adapters(loaded.model, {});
-              } else {
-                load_peft_adapter(loaded.model, m, m == "sft" ? sft_adapter : grpo_adapter);
-                set_active_adapters(loaded.model, {m});
+              const ModelUnderTest under_test = m == "base" ? ModelUnderTest{base_dir, ""} : m == "sft" ? sft_model : grpo_model;
+              if (!loaded || loaded_folder != under_test.folder) {
+                loaded.reset();
+                loaded.emplace(load_model(under_test.folder, parse_device(c.get_string("run.device")), torch::kFloat32,
+                                          template_name));
+                loaded_folder = under_test.folder;
               }
-              const EvalReport report = evaluate_execution_accuracy(loaded.model, *loaded.tokenizer, loaded.chat,
+              if (under_test.adapter.empty()) {
+                set_active_adapters(loaded->model, {});
+              } else {
+                load_peft_adapter(loaded->model, m, under_test.adapter);
+                set_active_adapters(loaded->model, {m});
+              }
+              const EvalReport report = evaluate_execution_accuracy(loaded->model, *loaded->tokenizer, loaded->chat,
                                                                     system_prompt, db, examples, eval);
               write_jsonl_file(ctx.dir + "/predictions-" + m + ".jsonl", report.predictions);
               results["models"][m] = report.summary();
@@ -422,16 +445,19 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
           run + "/serve", record("serve", config_section_text(c, {"serve."}), inputs), {"answers.jsonl"}, false,
           [&](const StageContext& ctx) {
             serve::ServerOptions so;
-            so.model_dir = base_dir;
-            so.served_model_names = {"base"};
+            // One server, one base: the pretrained base with the LoRA adapters, or (after full
+            // fine-tuning) the SFT model with GRPO's adapter.
+            const bool serve_sft_model = sft_full && model_name != "base";
+            so.model_dir = serve_sft_model ? sft_model.folder : base_dir;
+            so.served_model_names = {serve_sft_model ? "sft" : "base"};
             so.port = 0;  // a free loopback port
             so.device = c.get_string("run.device");
             so.chat_template = c.get_string("base.chat_template") == "auto" ? "" : c.get_string("base.chat_template");
             so.enable_lora = true;
             so.scheduler.max_loras = 2;
             so.scheduler.max_lora_rank = 256;
-            if (listed(c, "sft")) so.lora_modules.push_back({"sft", sft_adapter, ""});
-            if (listed(c, "grpo")) so.lora_modules.push_back({"grpo", grpo_adapter, ""});
+            if (listed(c, "sft") && !sft_full) so.lora_modules.push_back({"sft", sft_model.adapter, ""});
+            if (listed(c, "grpo") && (serve_sft_model || !sft_full)) so.lora_modules.push_back({"grpo", grpo_model.adapter, ""});
             serve::Server server(so);
             server.start();
             OpenAiClientOptions client_options;

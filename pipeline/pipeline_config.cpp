@@ -34,12 +34,13 @@ struct RecipeKeys {
   std::vector<std::string> prefixes;
   std::function<std::string(const std::string&)> name;  // recipe key -> pipeline key
   std::map<std::string, ConfigValue> defaults;          // recipe key -> the pipeline's default
+  std::map<std::string, std::string> docs;              // recipe key -> the pipeline's wording
 };
 
 const RecipeKeys& pretrain_keys() {
   static const RecipeKeys keys = [] {
     RecipeKeys k{&sft_config_schema, kRunKeys, {"lora.", "tokenizer."},
-                 [](const std::string& key) { return "pretrain." + key; }, {}};
+                 [](const std::string& key) { return "pretrain." + key; }, {}, {}};
     k.exact.insert({"model.init", "model.path", "model.dtype", "data.train", "data.validation"});
     k.defaults = {{"model.hidden_size", int64_t{256}}, {"model.intermediate_size", int64_t{688}},
                   {"model.num_layers", int64_t{4}},     {"model.num_heads", int64_t{8}},
@@ -55,11 +56,12 @@ const RecipeKeys& pretrain_keys() {
 
 const RecipeKeys& sft_keys() {
   static const RecipeKeys keys = [] {
-    RecipeKeys k{&sft_config_schema, kRunKeys, {"tokenizer."}, [](const std::string& key) { return "sft." + key; }, {}};
+    RecipeKeys k{&sft_config_schema, kRunKeys, {"tokenizer."}, [](const std::string& key) { return "sft." + key; }, {}, {}};
     k.exact.insert({"model.init", "model.path", "model.preset", "model.hidden_size", "model.intermediate_size",
                     "model.num_layers", "model.num_heads", "model.num_kv_heads", "model.tie_word_embeddings",
-                    "data.train", "data.validation", "lora.enabled"});
-    k.defaults = {{"lora.r", int64_t{16}},
+                    "data.train", "data.validation"});
+    k.defaults = {{"lora.enabled", true},
+                  {"lora.r", int64_t{16}},
                   {"lora.alpha", 32.0},
                   {"lora.target_modules", std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                                    "up_proj", "down_proj"}},
@@ -70,6 +72,9 @@ const RecipeKeys& sft_keys() {
                   {"training.warmup_steps", int64_t{10}},
                   {"eval.every", int64_t{50}},
                   {"log.every", int64_t{5}}};
+    k.docs = {{"lora.enabled",
+               "true: a LoRA adapter on the base (sft/adapter; GRPO continues it). false: full fine-tuning "
+               "(sft/model; GRPO trains a new adapter over it, grpo.lora.*)."}};
     return k;
   }();
   return keys;
@@ -77,8 +82,8 @@ const RecipeKeys& sft_keys() {
 
 const RecipeKeys& grpo_keys() {
   static const RecipeKeys keys = [] {
-    RecipeKeys k{&grpo_config_schema, kRunKeys, {"lora."},
-                 [](const std::string& key) { return key.rfind("grpo.", 0) == 0 ? key : "grpo." + key; }, {}};
+    RecipeKeys k{&grpo_config_schema, kRunKeys, {},
+                 [](const std::string& key) { return key.rfind("grpo.", 0) == 0 ? key : "grpo." + key; }, {}, {}};
     k.exact.insert({"model.path", "adapter.init", "adapter.path", "data.train", "rewards.sql_execution.database"});
     k.defaults = {{"grpo.num_generations", int64_t{4}},
                   {"grpo.max_completion_length", int64_t{128}},
@@ -88,22 +93,34 @@ const RecipeKeys& grpo_keys() {
                   {"training.batch_size", int64_t{8}},
                   {"training.max_steps", int64_t{20}},
                   {"training.lr", 5e-4},
-                  {"log.rollouts_every", int64_t{1}}};
+                  {"log.rollouts_every", int64_t{1}},
+                  {"lora.r", int64_t{16}},
+                  {"lora.alpha", 32.0},
+                  {"lora.target_modules", std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                                   "up_proj", "down_proj"}}};
+    // GRPO continues the SFT adapter; after full fine-tuning there is none, so it starts one.
+    const std::string when = " Only when sft.lora.enabled is false: GRPO then trains a new adapter over sft/model.";
+    k.docs = {{"lora.r", "LoRA rank of GRPO's adapter." + when},
+              {"lora.alpha", "LoRA alpha of GRPO's adapter." + when},
+              {"lora.dropout", "Dropout on the LoRA input of GRPO's adapter." + when},
+              {"lora.target_modules", "Linears that get GRPO's adapter." + when},
+              {"lora.use_rslora", "Rank-stabilised scale alpha / sqrt(r) for GRPO's adapter." + when}};
     return k;
   }();
   return keys;
 }
 
-void add_key(ConfigSchema& schema, const std::string& name, const ConfigKey& k, const ConfigValue& def) {
+void add_key(ConfigSchema& schema, const std::string& name, const ConfigKey& k, const ConfigValue& def,
+             const std::string& doc) {
   switch (k.type) {
-    case ConfigType::Int: schema.add_int(name, std::get<int64_t>(def), k.doc, k.min, k.max); break;
-    case ConfigType::Float: schema.add_float(name, std::get<double>(def), k.doc, k.min, k.max); break;
-    case ConfigType::Bool: schema.add_bool(name, std::get<bool>(def), k.doc); break;
-    case ConfigType::String: schema.add_string(name, std::get<std::string>(def), k.doc, k.choices); break;
+    case ConfigType::Int: schema.add_int(name, std::get<int64_t>(def), doc, k.min, k.max); break;
+    case ConfigType::Float: schema.add_float(name, std::get<double>(def), doc, k.min, k.max); break;
+    case ConfigType::Bool: schema.add_bool(name, std::get<bool>(def), doc); break;
+    case ConfigType::String: schema.add_string(name, std::get<std::string>(def), doc, k.choices); break;
     case ConfigType::StringList:
-      schema.add_string_list(name, std::get<std::vector<std::string>>(def), k.doc, k.choices);
+      schema.add_string_list(name, std::get<std::vector<std::string>>(def), doc, k.choices);
       break;
-    case ConfigType::IntList: schema.add_int_list(name, std::get<std::vector<int64_t>>(def), k.doc, k.min, k.max); break;
+    case ConfigType::IntList: schema.add_int_list(name, std::get<std::vector<int64_t>>(def), doc, k.min, k.max); break;
   }
 }
 
@@ -111,7 +128,9 @@ void import_recipe_keys(ConfigSchema& schema, const RecipeKeys& recipe) {
   for (const ConfigKey& k : recipe.schema().keys()) {
     if (is_set_by_pipeline(k.key, recipe.exact, recipe.prefixes)) continue;
     auto def = recipe.defaults.find(k.key);
-    add_key(schema, recipe.name(k.key), k, def == recipe.defaults.end() ? k.default_value : def->second);
+    auto doc = recipe.docs.find(k.key);
+    add_key(schema, recipe.name(k.key), k, def == recipe.defaults.end() ? k.default_value : def->second,
+            doc == recipe.docs.end() ? k.doc : doc->second);
   }
 }
 
@@ -335,17 +354,16 @@ Config sft_recipe_config(const Config& config, const std::string& run_dir, const
   auto set = common_recipe_values(config, run_dir);
   set["model.init"] = std::string("load");
   set["model.path"] = base_dir;
-  set["lora.enabled"] = true;
   set["data.train"] = train_file;
   set["data.validation"] = validation_file;
   return recipe_config(config, sft_keys(), set, "sft");
 }
 
-Config grpo_recipe_config(const Config& config, const std::string& run_dir, const std::string& base_dir,
+Config grpo_recipe_config(const Config& config, const std::string& run_dir, const std::string& model_dir,
                           const std::string& adapter_dir, const std::string& train_file, const std::string& database) {
   auto set = common_recipe_values(config, run_dir);
-  set["model.path"] = base_dir;
-  set["adapter.init"] = std::string("load");
+  set["model.path"] = model_dir;
+  set["adapter.init"] = std::string(adapter_dir.empty() ? "new" : "load");
   set["adapter.path"] = adapter_dir;
   set["data.train"] = train_file;
   set["rewards.sql_execution.database"] = database;

@@ -34,7 +34,8 @@ Config pretrain_recipe_config(const Config& config, const std::string& run_dir, 
                               const std::string& validation_file, const std::string& tokenizer_dir);
 Config sft_recipe_config(const Config& config, const std::string& run_dir, const std::string& base_dir,
                          const std::string& train_file, const std::string& validation_file);
-Config grpo_recipe_config(const Config& config, const std::string& run_dir, const std::string& base_dir,
+// GRPO over model_dir: continuing the adapter in adapter_dir, or (empty) a new one from grpo.lora.*.
+Config grpo_recipe_config(const Config& config, const std::string& run_dir, const std::string& model_dir,
                           const std::string& adapter_dir, const std::string& train_file, const std::string& database);
 
 // "key: value" lines of every key that starts with one of `prefixes`, in declaration order:

@@ -174,7 +174,7 @@ void training_charts(Html& h, const std::string& run_dir) {
   h.heading("h2", "Training curves");
   h.raw("<div class=\"charts\">\n");
   for (const auto& [stage, title] : std::vector<std::pair<std::string, std::string>>{
-           {"pretrain", "Pretraining loss (corpus)"}, {"sft", "SFT loss (inventory, LoRA)"}}) {
+           {"pretrain", "Pretraining loss (corpus)"}, {"sft", "SFT loss (inventory)"}}) {
     if (!fs::exists(run_dir + "/" + stage + "/metrics.jsonl")) continue;
     const auto rows = read_jsonl_file(run_dir + "/" + stage + "/metrics.jsonl");
     h.raw(svg_line_chart({title, "step", "loss", {series(rows, "loss", "train loss"), series(rows, "eval_loss", "eval loss")}}));

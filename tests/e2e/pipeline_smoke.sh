@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `lathe pipeline` black-box on configs/inventory-smoke.yaml: every stage runs on tiny sizes and
-# leaves well-formed outputs (the serve stage: agent answers and traces through lathe serve), the SFT (and pretraining) loss falls, a rerun skips every stage, a
-# changed SFT key reruns SFT and the stages after it only, and bad input fails at once with one
-# line naming the thing.
+# leaves well-formed outputs (the serve stage: agent answers and traces through lathe serve), the
+# SFT (and pretraining) loss falls, a rerun skips every stage, changed SFT keys (LoRA SFT instead
+# of full fine-tuning) rerun SFT and the stages after it only, and bad input fails at once with
+# one line naming the thing.
 # $1 = path of the lathe binary. Exit 77 = skipped (python3 absent: it reads the JSON outputs).
 set -euo pipefail
 lathe="$1"
@@ -61,8 +62,13 @@ for stage in ["pretrain", "sft"]:
     l = losses(stage)
     must(len(l) == 16, f"{stage}: {len(l)} loss lines")
     must(sum(l[-3:]) / 3 < sum(l[:3]) / 3, f"{stage} loss did not fall: {l}")
-adapter = json.load(open(f"{run}/sft/adapter/adapter_config.json"))
-must(adapter["peft_type"] == "LORA" and adapter["r"] == 8, "SFT adapter config malformed")
+# Full fine-tuning: SFT writes a model, and GRPO a new adapter over it.
+must(json.load(open(f"{run}/sft/model/config.json"))["vocab_size"] == 1200, "SFT model config malformed")
+must(not os.path.exists(f"{run}/sft/adapter"), "full fine-tuning left an SFT adapter")
+adapter = json.load(open(f"{run}/grpo/adapter/adapter_config.json"))
+must(adapter["peft_type"] == "LORA" and adapter["r"] == 8 and len(adapter["target_modules"]) == 7,
+     f"GRPO adapter config malformed: {adapter}")
+must(adapter["base_model_name_or_path"] == f"{run}/sft/model", f"GRPO adapter base: {adapter['base_model_name_or_path']}")
 must(os.path.getsize(f"{run}/grpo/adapter/adapter_model.safetensors") > 0, "no GRPO adapter")
 g = rows("grpo/metrics.jsonl")
 must(len(g) == 2 and all("rewards/sql_execution/mean" in r and "kl" in r for r in g), "GRPO metrics malformed")
@@ -93,8 +99,10 @@ skipped=$(grep -c "up to date, skipped" "$work/out2")
 [[ $skipped == 8 ]] || { echo "FAIL: rerun skipped $skipped of 8 stages"; cat "$work/out2"; exit 1; }
 (( SECONDS - start < 30 )) || { echo "FAIL: a rerun of current stages took $((SECONDS - start)) s"; exit 1; }
 
-# A changed SFT key reruns sft and what reads it; earlier stages stay.
-"$lathe" pipeline --config "$config" --run-dir "$run" sft.training.max_steps=12 > "$work/out3" 2> "$work/log3"
+# Changed SFT keys rerun sft and what reads it; earlier stages stay. LoRA SFT this time: GRPO
+# continues its adapter, and eval and serve load both adapters over the pretrained base.
+"$lathe" pipeline --config "$config" --run-dir "$run" sft.training.max_steps=12 sft.lora.enabled=true \
+  > "$work/out3" 2> "$work/log3" || { echo "FAIL: LoRA rerun failed"; tail -20 "$work/log3"; exit 1; }
 for stage in data corpus tokenizer pretrain; do
   grep -q "^  $stage .*up to date, skipped" "$work/out3" || { echo "FAIL: $stage reran"; cat "$work/out3"; exit 1; }
 done
@@ -103,6 +111,22 @@ for stage in sft grpo eval serve; do
 done
 n=$(python3 -c "import json,sys; print(sum(1 for l in open(sys.argv[1]) if '\"loss\"' in l))" "$run/sft/metrics.jsonl")
 [[ $n == 12 ]] || { echo "FAIL: rerun SFT has $n loss lines, expected 12"; exit 1; }
+python3 - "$run" <<'PY'
+import json, sys
+run = sys.argv[1]
+def must(cond, what):
+    if not cond: sys.exit("FAIL: " + what)
+import os
+must(not os.path.exists(f"{run}/sft/model"), "LoRA SFT left the full-fine-tuning model")
+sft = json.load(open(f"{run}/sft/adapter/adapter_config.json"))
+grpo = json.load(open(f"{run}/grpo/adapter/adapter_config.json"))
+must(sft["r"] == 8 and grpo["r"] == 8, "LoRA rerun adapters malformed")
+must(grpo["base_model_name_or_path"] == f"{run}/pretrain/model", f"GRPO adapter base: {grpo['base_model_name_or_path']}")
+res = json.load(open(f"{run}/eval/results.json"))
+must(set(res["models"]) == {"base", "sft", "grpo"}, f"eval models {list(res['models'])}")
+answers = [json.loads(l) for l in open(f"{run}/serve/answers.jsonl") if l.strip()]
+must(len(answers) == 2 and all(a["model"] == "grpo" for a in answers), "LoRA rerun: serve answers malformed")
+PY
 
 # Bad input: one line naming the thing, before any work (no stage folder appears).
 expect_error() {  # expect_error PATTERN RUN_DIR ARGS...

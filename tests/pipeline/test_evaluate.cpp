@@ -25,7 +25,7 @@ class Scoring : public ::testing::Test {
     db_ = std::make_unique<data::SqlDatabase>(dir_.file("inventory.sqlite"));
   }
   data::Example labelled(const std::string& family, const std::string& language, const std::string& sql) {
-    data::Example e{"x-" + std::to_string(n_++), family, language, "q", sql, nullptr};
+    data::Example e{"x-" + std::to_string(n_++), family, language, "q", sql, nullptr, ""};
     const auto report = data::label_examples(*db_, {e});
     EXPECT_EQ(report.kept.size(), 1u) << sql;
     return report.kept.at(0);

@@ -34,12 +34,13 @@ TEST(PipelineConfig, RecipeKeysLiveUnderTheirStage) {
   const ConfigSchema& s = pipeline_config_schema();
   for (const char* key : {"pretrain.training.lr", "pretrain.model.hidden_size", "sft.lora.r", "sft.training.max_steps",
                           "grpo.beta", "grpo.num_generations", "grpo.training.lr", "grpo.rewards.use",
-                          "grpo.rewards.sql_execution.weight", "tokenizer.vocab_size", "eval.models"})
+                          "grpo.rewards.sql_execution.weight", "tokenizer.vocab_size", "eval.models",
+                          "sft.lora.enabled", "grpo.lora.r", "grpo.lora.target_modules"})
     EXPECT_NE(s.find(key), nullptr) << key;
   // Set by the pipeline itself: offering them would let a config contradict the stage wiring.
-  for (const char* key : {"sft.data.train", "sft.model.path", "sft.lora.enabled", "pretrain.lora.r", "pretrain.model.init",
-                          "grpo.model.path", "grpo.adapter.path", "grpo.data.train", "grpo.rewards.sql_execution.database",
-                          "grpo.lora.r", "sft.run.dir", "sft.training.device", "pretrain.tokenizer.num_merges"})
+  for (const char* key : {"sft.data.train", "sft.model.path", "pretrain.lora.enabled", "pretrain.lora.r",
+                          "pretrain.model.init", "grpo.model.path", "grpo.adapter.path", "grpo.adapter.init",
+                          "grpo.data.train", "grpo.rewards.sql_execution.database", "sft.run.dir", "sft.training.device", "pretrain.tokenizer.num_merges"})
     EXPECT_EQ(s.find(key), nullptr) << key;
 }
 
@@ -70,6 +71,23 @@ TEST(PipelineConfig, RecipeConfigsCarryPipelineValuesAndPaths) {
   EXPECT_EQ(grpo.get_string("rewards.sql_execution.database"), "D/inventory.sqlite");
   EXPECT_DOUBLE_EQ(grpo.get_float("grpo.beta"), 0.1);
   EXPECT_EQ(grpo.get_int("training.max_steps"), 3);
+}
+
+// sft.lora.enabled=false: SFT trains every weight, and GRPO starts a new adapter (grpo.lora.*)
+// over the fine-tuned model instead of continuing one.
+TEST(PipelineConfig, FullFineTuningHandsGrpoANewAdapter) {
+  const Config c = resolve({"sft.lora.enabled=false", "grpo.lora.r=4", "grpo.lora.alpha=8", "grpo.lora.target_modules=[q_proj]"});
+  const Config sft = sft_recipe_config(c, "R/sft", "R/pretrain/model", "D/sft_train.jsonl", "");
+  EXPECT_FALSE(sft.get_bool("lora.enabled"));
+  const Config grpo = grpo_recipe_config(c, "R/grpo", "R/sft/model", "", "D/grpo_train.jsonl", "D/inventory.sqlite");
+  EXPECT_EQ(grpo.get_string("model.path"), "R/sft/model");
+  EXPECT_EQ(grpo.get_string("adapter.init"), "new");
+  EXPECT_EQ(grpo.get_int("lora.r"), 4);
+  EXPECT_DOUBLE_EQ(grpo.get_float("lora.alpha"), 8.0);
+  EXPECT_EQ(grpo.get_string_list("lora.target_modules"), std::vector<std::string>{"q_proj"});
+  // The pipeline's default for GRPO's own adapter is the SFT adapter's shape.
+  EXPECT_EQ(resolve({}).get_int("grpo.lora.r"), 16);
+  EXPECT_EQ(resolve({}).get_string_list("grpo.lora.target_modules").size(), 7u);
 }
 
 TEST(PipelineConfig, SectionTextChangesOnlyWithItsKeys) {
