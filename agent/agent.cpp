@@ -138,7 +138,9 @@ std::string feedback_message(const Attempt& attempt) {
 Agent::Agent(const OpenAiClient& client, std::string model, SqlExecutor& executor, AgentConfig config,
              Tracer& tracer)
     : client_(client), model_(std::move(model)), executor_(executor), config_(config), tracer_(tracer) {
-  system_prompt_ = data::inventory_system_prompt(live_schema(executor_, config_.samples_per_column), executor_.dialect());
+  system_prompt_ = !config_.system_prompt.empty()
+                      ? config_.system_prompt
+                      : data::inventory_system_prompt(live_schema(executor_, config_.samples_per_column), executor_.dialect());
 }
 
 AgentAnswer Agent::ask(const std::string& question, const std::vector<ChatTurn>& history) {

@@ -35,6 +35,9 @@ struct AgentConfig {
   bool answer_with_model = false;  // phrase the answer with a second model call
   int answer_rows = 10;            // rows listed in an answer (template or model prompt)
   int answer_max_tokens = 256;
+  // Replaces the prompt built from the live schema: a small model fine-tuned on one exact
+  // prompt (the pipeline's tiny base) answers only that one.
+  std::string system_prompt;
 };
 
 // Keys of `lathe agent --config FILE` / `--set key=value` (docs/config.md has the table).

@@ -127,6 +127,25 @@ TEST_F(AgentLoop, SystemPromptIsTheSharedOneOverTheLiveSchemaWithSamples) {
   EXPECT_NE(agent.system_prompt().find("<answer>\n...\n</answer>"), std::string::npos);
 }
 
+// The pipeline's serve stage asks with the exact prompt its tiny model was trained on.
+TEST_F(AgentLoop, AGivenSystemPromptReplacesTheLiveOneAndReachesTheModel) {
+  ScriptedEndpoint endpoint({reply_with_sql(kGoodSql)});
+  const OpenAiClient client = endpoint.client();
+  SqliteExecutor executor(db_path(), {});
+  Tracer tracer;
+  AgentConfig config;
+  config.system_prompt = data::inventory_system_prompt(data::inventory_schema_sql());
+  Agent agent(client, "m", executor, config, tracer);
+  EXPECT_EQ(agent.system_prompt(), config.system_prompt);
+  EXPECT_TRUE(agent.ask("宝马在库几辆？").ok);
+  const auto chats = endpoint.chats();
+  ASSERT_EQ(chats.size(), 1u);
+  const nlohmann::json& body = chats[0].body;
+  EXPECT_EQ(body["messages"][0]["role"], "system");
+  EXPECT_EQ(body["messages"][0]["content"], config.system_prompt);
+  EXPECT_EQ(body["messages"][1]["content"], "宝马在库几辆？");
+}
+
 TEST_F(AgentLoop, RefusalIsFedBackAndTheDatabaseIsUntouched) {
   const std::string before = read_file(db_path());
   ScriptedEndpoint endpoint({reply_with_sql("DELETE FROM vehicles"), reply_with_sql("SELECT 1; DROP TABLE stores"),
