@@ -37,7 +37,9 @@ Scored scored_hidden(CausalLM& model, const torch::Tensor& input_ids, const torc
     auto prefix_scored = prefix_labels.ne(-100).nonzero().squeeze(1);
     auto rest_labels = all_labels.narrow(1, Q, T - Q).reshape({-1});
     auto rest_scored = rest_labels.ne(-100).nonzero().squeeze(1);
-    Scored s{rest.reshape({-1, rest.size(-1)}).index_select(0, rest_scored), rest_labels.index_select(0, rest_scored)};
+    Scored s;
+    s.hidden = rest.reshape({-1, rest.size(-1)}).index_select(0, rest_scored);
+    s.targets = rest_labels.index_select(0, rest_scored);
     if (prefix_scored.numel() > 0) {
       s.prefix_hidden = prefix.reshape({-1, prefix.size(-1)}).index_select(0, prefix_scored);
       s.prefix_targets = prefix_labels.index_select(0, prefix_scored);
@@ -48,7 +50,10 @@ Scored scored_hidden(CausalLM& model, const torch::Tensor& input_ids, const torc
   auto hidden = model->forward(ids, positions_from_mask(mask), mask, nullptr, LogitsFor::None);  // [B, T, C]
   auto flat_labels = all_labels.reshape({-1});                                                // [B*T]
   auto scored = flat_labels.ne(-100).nonzero().squeeze(1);                                    // [N]
-  return {hidden.reshape({-1, hidden.size(-1)}).index_select(0, scored), flat_labels.index_select(0, scored)};
+  Scored s;
+  s.hidden = hidden.reshape({-1, hidden.size(-1)}).index_select(0, scored);
+  s.targets = flat_labels.index_select(0, scored);
+  return s;
 }
 
 torch::Tensor head_weight(CausalLM& model) {

@@ -195,34 +195,59 @@ std::vector<std::vector<int64_t>> plan_epoch(const std::vector<SftRow>& rows, in
   };
   if (shuffle) permute(order);
   const int64_t window = batch_size * 16;
+  if (!shuffle) {
+    for (int64_t b = 0; b < n; b += batch_size)
+      batches.emplace_back(order.begin() + b, order.begin() + std::min(n, b + batch_size));
+    return batches;
+  }
   // Rows that open with the same kGroupTokens tokens as another row of the window (one
   // schema's system prompt, in a corpus over several) go into batches together, so a batch
   // shares a long prefix that the loss runs once (causal_lm_loss's share_prefix); the other
-  // rows form one group. Inside a group, rows are sorted by length.
+  // rows form one group. A group's rows that do not fill a batch wait for the next window
+  // instead of filling a batch with another group's rows: a batch of two schemas shares no
+  // prefix and cost 3x the time in pretraining. Inside a batch, rows come sorted by length.
   constexpr std::size_t kGroupTokens = 64;
   const auto opening = [&](int64_t i) {
     const auto& ids = rows[i].ids;
     return std::vector<int32_t>(ids.begin(), ids.begin() + std::min(ids.size(), kGroupTokens));
   };
-  std::vector<std::vector<int32_t>> group(n);
+  const auto by_length = [&](int64_t a, int64_t b) { return rows[a].ids.size() < rows[b].ids.size(); };
+  const auto emit_sorted = [&](std::vector<int64_t> chunk) {
+    std::stable_sort(chunk.begin(), chunk.end(), by_length);
+    for (std::size_t b = 0; b < chunk.size(); b += static_cast<std::size_t>(batch_size))
+      batches.emplace_back(chunk.begin() + static_cast<std::ptrdiff_t>(b),
+                           chunk.begin() + static_cast<std::ptrdiff_t>(std::min(chunk.size(), b + batch_size)));
+  };
+  std::map<std::vector<int32_t>, std::vector<int64_t>> waiting;  // group -> rows not yet batched
   for (int64_t start = 0; start < n; start += window) {
     const int64_t end = std::min(n, start + window);
-    if (shuffle) {
-      std::map<std::vector<int32_t>, int64_t> count;
-      for (int64_t i = start; i < end; ++i) ++count[opening(order[i])];
-      for (int64_t i = start; i < end; ++i) {
-        auto key = opening(order[i]);
-        if (count[key] > 1) group[order[i]] = std::move(key);
-      }
-      std::stable_sort(order.begin() + start, order.begin() + end, [&](int64_t a, int64_t b) {
-        if (group[a] != group[b]) return group[a] < group[b];
-        return rows[a].ids.size() < rows[b].ids.size();
-      });
+    std::map<std::vector<int32_t>, int64_t> count;
+    for (int64_t i = start; i < end; ++i) ++count[opening(order[i])];
+    for (int64_t i = start; i < end; ++i) {
+      auto key = opening(order[i]);
+      if (count[key] == 1 && !waiting.count(key)) key.clear();  // no partner: the mixed group
+      waiting[key].push_back(order[i]);
     }
-    for (int64_t b = start; b < end; b += batch_size)
-      batches.emplace_back(order.begin() + b, order.begin() + std::min(end, b + batch_size));
+    for (auto& [key, pending] : waiting) {
+      // Rows waiting longest go first; the shuffled tail that does not fill a batch waits.
+      const std::size_t full = pending.size() / static_cast<std::size_t>(batch_size) * static_cast<std::size_t>(batch_size);
+      if (full == 0) continue;
+      emit_sorted(std::vector<int64_t>(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(full)));
+      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(full));
+    }
   }
-  if (shuffle) permute(batches);
+  // The epoch's remainders: fewer than one batch per group, batched group by group.
+  std::vector<int64_t> rest;
+  for (auto& [key, pending] : waiting) {
+    std::stable_sort(pending.begin(), pending.end(), by_length);
+    rest.insert(rest.end(), pending.begin(), pending.end());
+  }
+  for (std::size_t b = 0; b < rest.size(); b += static_cast<std::size_t>(batch_size)) {
+    batches.emplace_back(rest.begin() + static_cast<std::ptrdiff_t>(b),
+                         rest.begin() + static_cast<std::ptrdiff_t>(std::min(rest.size(), b + batch_size)));
+    std::stable_sort(batches.back().begin(), batches.back().end(), by_length);
+  }
+  permute(batches);
   return batches;
 }
 

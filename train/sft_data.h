@@ -64,11 +64,12 @@ std::string sft_corpus_text(const std::string& path, const ChatTemplate& chat, c
 // Greedy packing in row order: rows are concatenated into sequences of at most max_seq_len.
 std::vector<SftRow> pack_rows(const std::vector<SftRow>& rows, int64_t max_seq_len);
 
-// The batches of one epoch, as row indices. Rows are shuffled (seed, epoch), cut into windows
-// of 16 batches, sorted inside each window by their opening 64 tokens where other rows of the
-// window share them (a schema's system prompt: a batch then shares that prefix) and then by
-// length (little padding), split into batches, and the batches shuffled again.
-// shuffle = false keeps file order.
+// The batches of one epoch, as row indices. Rows are shuffled (seed, epoch) and taken in
+// windows of 16 batches; rows that share their opening 64 tokens with other rows (a schema's
+// system prompt: a batch then shares that prefix) are batched only with each other, a group's
+// rows that do not fill a batch waiting for the next window (only the epoch's remainders may
+// mix groups); inside a batch rows are sorted by length (little padding); the batches are
+// shuffled again. shuffle = false keeps file order.
 std::vector<std::vector<int64_t>> plan_epoch(const std::vector<SftRow>& rows, int64_t batch_size, uint64_t seed,
                                              int64_t epoch, bool shuffle);
 

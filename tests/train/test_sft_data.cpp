@@ -169,6 +169,35 @@ TEST(SftData, EpochPlanBatchesRowsThatShareAnOpeningTogether) {
   }
 }
 
+TEST(SftData, EpochPlanKeepsEachGroupsBatchesWhole) {
+  // Five "schemas" of 61 rows each, batch 4: no group fills whole batches within a window of
+  // 64 rows. Batches that mix openings share no prefix (3x the cost in pretraining), so only
+  // the epoch's last remainders may mix: at most one batch per group boundary.
+  std::vector<SftRow> rows;
+  for (int i = 0; i < 305; ++i) {
+    SftRow r = fake_row(70 + (i * 5) % 9);
+    std::fill(r.ids.begin(), r.ids.begin() + 70, 100 + i % 5);
+    rows.push_back(r);
+  }
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    const auto plan = plan_epoch(rows, 4, 9, epoch, true);
+    std::multiset<int64_t> seen;
+    int mixed = 0, short_batches = 0;
+    for (const auto& batch : plan) {
+      seen.insert(batch.begin(), batch.end());
+      bool mixes = false;
+      for (int64_t i : batch) mixes |= i % 5 != batch[0] % 5;
+      mixed += mixes;
+      short_batches += batch.size() < 4;
+      for (size_t k = 1; k < batch.size(); ++k) EXPECT_LE(rows[batch[k - 1]].ids.size(), rows[batch[k]].ids.size());
+    }
+    EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 305u);
+    EXPECT_EQ(seen.size(), 305u);
+    EXPECT_LE(mixed, 4) << "epoch " << epoch;
+    EXPECT_LE(short_batches, 1) << "only the epoch's last batch may be short";
+  }
+}
+
 TEST(SftData, CollateShiftsLabelsAndPadsRight) {
   std::vector<SftRow> rows(2);
   rows[0].ids = {10, 11, 12, 13};
