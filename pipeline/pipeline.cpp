@@ -466,6 +466,8 @@ PipelineResult run_pipeline(const Config& c, const PipelineOptions& options) {
             agent::AgentConfig agent_config;
             agent_config.max_attempts = static_cast<int>(c.get_int("serve.max_attempts"));
             agent_config.max_tokens = static_cast<int>(c.get_int("serve.max_tokens"));
+            // The prompt SFT and GRPO trained on (and eval asks with), not the agent's live one.
+            agent_config.system_prompt = data::inventory_system_prompt(data::inventory_schema_sql());
             agent::SqliteExecutor executor(data_dir + "/inventory.sqlite", agent_config.limits);
             agent::Tracer tracer(ctx.dir + "/traces.jsonl");
             agent::Agent agent(client, model_name, executor, agent_config, tracer);
