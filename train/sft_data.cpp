@@ -212,11 +212,13 @@ std::vector<std::vector<int64_t>> plan_epoch(const std::vector<SftRow>& rows, in
     return std::vector<int32_t>(ids.begin(), ids.begin() + std::min(ids.size(), kGroupTokens));
   };
   const auto by_length = [&](int64_t a, int64_t b) { return rows[a].ids.size() < rows[b].ids.size(); };
-  const auto emit_sorted = [&](std::vector<int64_t> chunk) {
-    std::stable_sort(chunk.begin(), chunk.end(), by_length);
-    for (std::size_t b = 0; b < chunk.size(); b += static_cast<std::size_t>(batch_size))
+  // Consecutive batches of `chunk`, each sorted by length.
+  const auto add_batches = [&](const std::vector<int64_t>& chunk) {
+    for (std::size_t b = 0; b < chunk.size(); b += static_cast<std::size_t>(batch_size)) {
       batches.emplace_back(chunk.begin() + static_cast<std::ptrdiff_t>(b),
                            chunk.begin() + static_cast<std::ptrdiff_t>(std::min(chunk.size(), b + batch_size)));
+      std::stable_sort(batches.back().begin(), batches.back().end(), by_length);
+    }
   };
   std::map<std::vector<int32_t>, std::vector<int64_t>> waiting;  // group -> rows not yet batched
   for (int64_t start = 0; start < n; start += window) {
@@ -232,7 +234,9 @@ std::vector<std::vector<int64_t>> plan_epoch(const std::vector<SftRow>& rows, in
       // Rows waiting longest go first; the shuffled tail that does not fill a batch waits.
       const std::size_t full = pending.size() / static_cast<std::size_t>(batch_size) * static_cast<std::size_t>(batch_size);
       if (full == 0) continue;
-      emit_sorted(std::vector<int64_t>(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(full)));
+      std::vector<int64_t> chunk(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(full));
+      std::stable_sort(chunk.begin(), chunk.end(), by_length);  // length buckets: little padding
+      add_batches(chunk);
       pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(full));
     }
   }
@@ -242,11 +246,7 @@ std::vector<std::vector<int64_t>> plan_epoch(const std::vector<SftRow>& rows, in
     std::stable_sort(pending.begin(), pending.end(), by_length);
     rest.insert(rest.end(), pending.begin(), pending.end());
   }
-  for (std::size_t b = 0; b < rest.size(); b += static_cast<std::size_t>(batch_size)) {
-    batches.emplace_back(rest.begin() + static_cast<std::ptrdiff_t>(b),
-                         rest.begin() + static_cast<std::ptrdiff_t>(std::min(rest.size(), b + batch_size)));
-    std::stable_sort(batches.back().begin(), batches.back().end(), by_length);
-  }
+  add_batches(rest);
   permute(batches);
   return batches;
 }
