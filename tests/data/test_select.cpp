@@ -26,7 +26,7 @@ namespace {
 using ::lathe::testing::TempDir;
 
 Example question(const std::string& id, const std::string& text = "") {
-  return {id, "fam", "en", text.empty() ? "question " + id : text, "", nullptr};
+  return {id, "fam", "en", text.empty() ? "question " + id : text, "", nullptr, ""};
 }
 
 std::string answer(const std::string& sql) { return "<reasoning>\nplan\n</reasoning>\n<answer>\n" + sql + "\n</answer>\n"; }
