@@ -26,17 +26,11 @@ void set_default_env(const char* name, const char* value) {
 void prepare_process_environment(int argc, char** argv) {
   if (std::getenv(kReexecMarker) != nullptr) return;
   ::setenv(kReexecMarker, "1", 1);
-  // Thread policy, chosen by measurement (docs/benchmarks.md, "Model core": bench_model over
-  // 7 settings on 2 shared cores). Idle OpenMP workers sleep instead of spinning: every
-  // spinning setting (OMP_WAIT_POLICY=ACTIVE, GOMP_SPINCOUNT 1e4 or 3e5) was 1.2-70x slower at
-  // decode, because a spinning worker holds the core the other worker (or another process)
-  // needs.
+  // Thread policy, chosen by measurement (docs/benchmarks.md, "Thread policy": bench_model
+  // over 7 settings, and SFT steps). Idle OpenMP workers sleep instead of spinning: every
+  // spinning OpenMP setting was slower, because a spinning worker holds a core another thread
+  // needs. OpenBLAS's pool is sized in configure_threads.
   set_default_env("OMP_WAIT_POLICY", "PASSIVE");
-  // OpenBLAS's own pthread pool stays at one thread: two OpenBLAS threads with the default
-  // spin timeout were 1.5-3.6x slower at decode (they spin against LibTorch's OpenMP team);
-  // with OPENBLAS_THREAD_TIMEOUT=4 they were no faster than one, often slower. LibTorch's threads
-  // supply the parallelism instead, one-row f32 linears included (model/fast_linear.cpp).
-  set_default_env("OPENBLAS_NUM_THREADS", "1");
   ::execv("/proc/self/exe", argv);
   // If the re-exec fails (no /proc), carry on with the environment as it is.
   (void)argc;
@@ -56,12 +50,15 @@ void configure_threads(int threads) {
   if (threads < 0) fail("--threads must be >= 0 (0 = all cores), got " + std::to_string(threads));
   const int n = threads == 0 ? available_cores() : threads;
   torch::set_num_threads(n);
+  // OpenBLAS's pthread pool gets as many threads as LibTorch: on a quiet 2-core machine that
+  // made decode 1.6-1.9x and an SFT step 1.6x faster than one OpenBLAS thread (OpenBLAS's
+  // spinning workers only lose where other processes want the cores: scripts/test.sh runs
+  // tests side by side with OPENBLAS_NUM_THREADS=1). A user's OPENBLAS_NUM_THREADS wins.
   // OpenBLAS exports openblas_set_num_threads; look it up so lathe links no BLAS directly.
-  // One thread unless the user set OPENBLAS_NUM_THREADS (see prepare_process_environment).
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     const char* user = std::getenv("OPENBLAS_NUM_THREADS");
-    fn(user ? std::max(1, std::atoi(user)) : 1);
+    fn(user ? std::max(1, std::atoi(user)) : n);
   }
 }
 

@@ -39,6 +39,9 @@ torch::Tensor row_split_linear(const torch::Tensor& x, const torch::Tensor& weig
 
 // Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo).
 bool cpu_has_native_bf16_matmul();
+// Whether bf16 matmuls on `device` run on native instructions (CUDA, or a CPU as above), so
+// bf16 autocast pays for its casts.
+bool device_has_native_bf16_matmul(torch::Device device);
 // Whether a bf16 matmul with `a` as its left operand [..., rows, k] should run in f32: a CPU
 // bf16 tensor of at least 4 rows on a CPU without native bf16 (fewer rows stay on the gemv).
 bool bf16_matmul_in_f32(const torch::Tensor& a);

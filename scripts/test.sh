@@ -15,6 +15,9 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
+# ctest runs as many tests at once as there are cores, each with LibTorch's threads; a second
+# OpenBLAS thread per process would only spin against them (core/runtime.cpp), so one each.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 (cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@")
 
 # A second build with AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/) runs the

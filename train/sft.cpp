@@ -40,6 +40,7 @@
 #include "core/runtime.h"
 #include "model/autocast.h"
 #include "model/bpe_trainer.h"
+#include "model/fast_linear.h"
 #include "model/model_init.h"
 #include "model/model_io.h"
 #include "train/checkpoint.h"
@@ -114,8 +115,9 @@ const ConfigSchema& sft_config_schema() {
                  "Steps in a row with a NaN/Inf loss or gradient that are skipped (weights unchanged) before the run "
                  "stops with an error.", 1)
         .add_string("training.autocast", "none",
-                    "Mixed precision: bf16 runs forward matmuls in bf16 under autocast, weights stay in model.dtype.",
-                    {"none", "bf16"})
+                    "Mixed precision: bf16 runs forward matmuls in bf16 under autocast, weights stay in model.dtype; "
+                    "auto is bf16 where bf16 matmuls are native (CUDA, a CPU with avx512_bf16 or AMX), none elsewhere.",
+                    {"none", "bf16", "auto"})
         .add_bool("training.activation_checkpointing", false,
                   "Recompute each decoder layer's activations in backward (less memory, ~1/3 more compute).")
         .add_bool("training.shared_prefix", true,
@@ -179,6 +181,15 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 struct EvalResult {
   double loss = 0, accuracy = 0;
 };
+
+}  // namespace
+
+bool autocast_enabled(const std::string& mode, torch::Device device) {
+  if (mode == "auto") return device_has_native_bf16_matmul(device);
+  return mode == "bf16";
+}
+
+namespace {
 
 // The forward of a training or evaluation batch, under autocast when the run asks for it.
 LmLoss batch_loss(CausalLM& model, const SftBatch& batch, bool autocast, bool count_correct, bool share_prefix) {
@@ -338,7 +349,9 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
   const torch::Device device = dist->device();
   const torch::ScalarType dtype = parse_dtype(config.get_string("model.dtype"));
   const bool use_lora = config.get_bool("lora.enabled");
-  const bool autocast = config.get_string("training.autocast") == "bf16";
+  const bool autocast = autocast_enabled(config.get_string("training.autocast"), device);
+  if (config.get_string("training.autocast") == "auto")
+    log::info(std::string("training.autocast=auto: ") + (autocast ? "bf16" : "none (no native bf16 matmul here)"));
   configure_threads(dist->threads(static_cast<int>(config.get_int("training.threads"))));
   torch::manual_seed(seed);
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <torch/types.h>
+
 #include "core/config.h"
 
 namespace lathe {
@@ -31,5 +33,8 @@ struct SftResult {
 };
 
 SftResult run_sft(const Config& config, const SftRunOptions& options);
+
+// training.autocast on `device`: "bf16" on, "none" off, "auto" on where bf16 matmuls are native.
+bool autocast_enabled(const std::string& mode, torch::Device device);
 
 }  // namespace lathe

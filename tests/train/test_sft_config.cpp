@@ -49,7 +49,7 @@ TEST(SftConfig, BadKeysAreNamed) {
 TEST(SftConfig, EachBadValueInAFileIsNamedWithItsLine) {
   const std::pair<const char*, const char*> cases[] = {
       {"training:\n  lr: fast\n", "x.yaml:2: training.lr: expected a float"},
-      {"training:\n  autocast: fp16\n", "x.yaml:2: training.autocast: \"fp16\" is not a valid choice (valid: none, bf16)"},
+      {"training:\n  autocast: fp16\n", "x.yaml:2: training.autocast: \"fp16\" is not a valid choice (valid: none, bf16, auto)"},
       {"training:\n  activation_checkpointing: yes please\n", "x.yaml:2: training.activation_checkpointing: expected true or false"},
       {"lora:\n  r: 0\n", "x.yaml:2: lora.r: 0 is out of range"},
       {"lora:\n  dropout: 1.5\n", "x.yaml:2: lora.dropout: 1.5 is out of range"},

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "model/fast_linear.h"
 #include "model/model_init.h"
 #include "model/safetensors.h"
 #include "tests/support/test_support.h"
@@ -142,6 +143,21 @@ TEST(SftLora, Bf16AutocastStaysCloseToF32AndKeepsF32Adapter) {
   EXPECT_TRUE(any_different) << "autocast changed nothing: is it active?";
   SafetensorsFile file(dir.file("b/adapter/adapter_model.safetensors"));
   for (const auto& n : file.names()) EXPECT_EQ(file.entry(n).dtype, "F32") << n;
+}
+
+// training.autocast=auto is bf16 exactly where bf16 matmuls are native (CUDA, avx512_bf16 or
+// AMX), and f32 elsewhere: its losses repeat the run it resolves to.
+TEST(SftLora, AutoAutocastIsBf16WhereNativeAndF32Elsewhere) {
+  const torch::Device cpu(torch::kCPU);
+  EXPECT_EQ(autocast_enabled("auto", cpu), cpu_has_native_bf16_matmul());
+  EXPECT_TRUE(autocast_enabled("bf16", cpu));
+  EXPECT_FALSE(autocast_enabled("none", cpu));
+  TempDir dir;
+  const bool native = cpu_has_native_bf16_matmul();
+  SftResult expected = run_sft(lora_config(dir.file("a"), 3, {std::string("training.autocast=") + (native ? "bf16" : "none")}), quiet());
+  SftResult autocast = run_sft(lora_config(dir.file("b"), 3, {"training.autocast=auto"}), quiet());
+  ASSERT_EQ(autocast.losses.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(autocast.losses[i], expected.losses[i]) << "step " << i + 1;
 }
 
 TEST(SftLora, BestAndLastAdaptersAreKept) {
