@@ -1,7 +1,7 @@
 // Process-wide compute settings: threads, BLAS/OpenMP cooperation, device and dtype parsing.
 //
-// Why a re-exec: libgomp and OpenBLAS read their environment (OMP_WAIT_POLICY,
-// OPENBLAS_NUM_THREADS, ...) once, when the library loads — before main() runs. To set them
+// Why a re-exec: libgomp reads its environment (OMP_WAIT_POLICY, ...) once, when the
+// library loads — before main() runs. To set them
 // inside lathe rather than in the user's shell, main() calls prepare_process_environment(),
 // which sets what the user left unset and re-executes the binary once.
 #pragma once
@@ -15,8 +15,8 @@ namespace lathe {
 // set it, then re-executes /proc/self/exe once. Returns normally in the re-executed process.
 void prepare_process_environment(int argc, char** argv);
 
-// Sets LibTorch's intra-op threads (0 = all available cores) and OpenBLAS's own pool (one
-// thread; docs/benchmarks.md has the measurements behind the policy).
+// Sets LibTorch's intra-op threads (0 = all available cores) and OpenBLAS's own pool to the
+// same count unless OPENBLAS_NUM_THREADS is set (docs/benchmarks.md, "Thread policy").
 void configure_threads(int threads);
 int available_cores();
 
