@@ -32,7 +32,7 @@ if [[ -z "$build" ]]; then
 fi
 bin="${build:-build}/bench/bench_model"
 [[ -x "$bin" ]] || { echo "run_model_bench: $bin not built (scripts/setup.sh builds it; scripts/test.sh leaves benchmarks out)" >&2; exit 1; }
-PY_ENV="${PY_ENV:-OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1}"
+PY_ENV="${PY_ENV:-OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2}"
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

@@ -34,7 +34,7 @@ if [[ -z "$build" ]]; then
 fi
 bin="${build:-build}/bench/bench_sft"
 [[ -x "$bin" ]] || { echo "run_sft_bench: $bin not built (scripts/setup.sh builds it; scripts/test.sh leaves benchmarks out)" >&2; exit 1; }
-PY_ENV="${PY_ENV:-OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1}"
+PY_ENV="${PY_ENV:-OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2}"
 reference=yes
 if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
   reference=no
