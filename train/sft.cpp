@@ -349,8 +349,9 @@ SftResult run_sft(const Config& config, const SftRunOptions& requested) {
   const torch::Device device = dist->device();
   const torch::ScalarType dtype = parse_dtype(config.get_string("model.dtype"));
   const bool use_lora = config.get_bool("lora.enabled");
-  const bool autocast = autocast_enabled(config.get_string("training.autocast"), device);
-  if (config.get_string("training.autocast") == "auto")
+  const std::string autocast_mode = config.get_string("training.autocast");
+  const bool autocast = autocast_enabled(autocast_mode, device);
+  if (autocast_mode == "auto")
     log::info(std::string("training.autocast=auto: ") + (autocast ? "bf16" : "none (no native bf16 matmul here)"));
   configure_threads(dist->threads(static_cast<int>(config.get_int("training.threads"))));
   torch::manual_seed(seed);
