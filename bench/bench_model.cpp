@@ -8,6 +8,9 @@
 // greedy new tokens with ignore_eos. prefill tokens/s = B*P / prefill_seconds; decode
 // tokens/s = B*(N-1) / decode_seconds (N-1 one-token forwards plus N argmaxes). Best of
 // --repeats after one short warm-up, because the shared machine's noise only ever slows.
+// --shared-prefix S (lathe only): every row's prompt opens with the same S tokens (a system
+// prompt); prefill is then timed with the prefix run once and, in the same run, with every
+// row prefilled whole (BatchDecoderOptions::share_prefix off), and both are printed.
 //
 // Run from the project root: build-bench/bench/bench_model [--quick] [--help]
 #include <chrono>
@@ -35,6 +38,7 @@ struct Options {
   int new_tokens = 64;
   int repeats = 3;
   int threads = 0;
+  int shared_prefix = 0;
   bool bandwidth = true;
 };
 
@@ -56,6 +60,8 @@ void usage() {
       "  --new-tokens N     greedy tokens per row (default 64)\n"
       "  --repeats R        timed runs per configuration, best reported (default 3)\n"
       "  --threads T        intra-op threads, 0 = all cores (default 0)\n"
+      "  --shared-prefix S  the first S prompt tokens are the same in every row; prefill timed\n"
+      "                     with them run once and run per row (default 0: all random)\n"
       "  --no-bandwidth     skip the memory-bandwidth and matmul-throughput measurements\n"
       "  --quick            tiny shape, f32, repeats 2\n");
 }
@@ -80,6 +86,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--new-tokens") o.new_tokens = std::stoi(value());
     else if (a == "--repeats") o.repeats = std::stoi(value());
     else if (a == "--threads") o.threads = std::stoi(value());
+    else if (a == "--shared-prefix") o.shared_prefix = std::stoi(value());
     else if (a == "--no-bandwidth") o.bandwidth = false;
     else if (a == "--quick") {
       o.shapes = {"tiny"};
@@ -93,8 +100,8 @@ Options parse(int argc, char** argv) {
       std::exit(2);
     }
   }
-  if (o.new_tokens < 2 || o.prompt < 1 || o.repeats < 1) {
-    std::fprintf(stderr, "bench_model: need --new-tokens >= 2, --prompt >= 1, --repeats >= 1\n");
+  if (o.new_tokens < 2 || o.prompt < 1 || o.repeats < 1 || o.shared_prefix < 0 || o.shared_prefix >= o.prompt) {
+    std::fprintf(stderr, "bench_model: need --new-tokens >= 2, --prompt >= 1, --repeats >= 1, 0 <= --shared-prefix < --prompt\n");
     std::exit(2);
   }
   return o;
@@ -141,21 +148,27 @@ struct Figures {
   double prefill_tok_s = 0, decode_tok_s = 0;
 };
 
-Figures run_one(lathe::CausalLM& model, int batch, const Options& o, int repeats, int new_tokens) {
+Figures run_one(lathe::CausalLM& model, int batch, const Options& o, int repeats, int new_tokens,
+                bool share_prefix = true) {
   std::mt19937 rng(1);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(model->config().vocab_size - 1));
   lathe::SamplingParams params;
   params.temperature = 0;
   params.max_new_tokens = new_tokens;
   params.ignore_eos = true;
+  std::vector<int32_t> opening;
+  for (int i = 0; i < o.shared_prefix; ++i) opening.push_back(token(rng));
   std::vector<lathe::GenerationRequest> requests(batch);
   for (auto& r : requests) {
     r.params = params;
-    for (int i = 0; i < o.prompt; ++i) r.prompt.push_back(token(rng));
+    r.prompt = opening;
+    for (int i = o.shared_prefix; i < o.prompt; ++i) r.prompt.push_back(token(rng));
   }
+  lathe::BatchDecoderOptions decoder_options;
+  decoder_options.share_prefix = share_prefix;
   Figures best;
   for (int i = 0; i < repeats; ++i) {
-    auto result = lathe::generate(model, nullptr, requests);
+    auto result = lathe::generate(model, nullptr, requests, nullptr, decoder_options);
     best.prefill_tok_s = std::max(best.prefill_tok_s, double(batch) * o.prompt / result.prefill_seconds);
     best.decode_tok_s = std::max(best.decode_tok_s, double(batch) * (new_tokens - 1) / result.decode_seconds);
   }
@@ -200,6 +213,12 @@ int main(int argc, char** argv) {
             "\"threads\": %d",
             shape.c_str(), dname.c_str(), batch, o.prompt, o.new_tokens, f.prefill_tok_s, f.decode_tok_s, bytes,
             torch::get_num_threads());
+        if (o.shared_prefix > 0) {
+          // The same prompts, every row prefilled whole, in the same process.
+          const Figures whole = run_one(model, batch, o, o.repeats, o.new_tokens, /*share_prefix=*/false);
+          std::printf(", \"shared_prefix\": %d, \"prefill_tok_s_unshared\": %.2f, \"prefill_speedup\": %.2f",
+                      o.shared_prefix, whole.prefill_tok_s, f.prefill_tok_s / whole.prefill_tok_s);
+        }
         if (bandwidth > 0 && batch == 1) {
           // One decode step streams every weight once; KV reads are small beside them.
           const double bound_tok_s = bandwidth / static_cast<double>(bytes);

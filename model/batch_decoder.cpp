@@ -33,6 +33,18 @@ uint64_t row_seed(const SamplingParams& params, int sample) {
 
 bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
+// Tokens every prompt begins with, at most the shortest prompt's length - 1 (each row's last
+// prompt token runs in the rows' pass, which gives its next-token logits).
+int64_t common_prompt_prefix(const std::vector<GenerationRequest>& requests) {
+  size_t shortest = requests[0].prompt.size();
+  for (const auto& r : requests) shortest = std::min(shortest, r.prompt.size());
+  const auto& first = requests[0].prompt;
+  size_t n = shortest - 1;
+  for (const auto& r : requests)
+    n = std::mismatch(first.begin(), first.begin() + n, r.prompt.begin()).first - first.begin();
+  return static_cast<int64_t>(n);
+}
+
 }  // namespace
 
 struct BatchDecoder::Request {
@@ -137,16 +149,37 @@ std::vector<BatchDecoder::RequestId> BatchDecoder::admit(
   }
   ids = ids.to(device);
   valid = valid.to(device);
-  KVCache prefill(config, U, longest, model_->dtype(), device);
+  // A shared opening of Q tokens runs once, as one row. Not across adapters (each sees other
+  // keys), nor with dynamic RoPE (its tables follow the longest position of each pass).
+  const bool one_adapter = std::all_of(adapter_per_prompt.begin(), adapter_per_prompt.end(),
+                                       [&](const std::string& a) { return a == adapter_per_prompt[0]; });
+  int64_t Q = options_.share_prefix && U > 1 && one_adapter && config.rope_scaling.type != "dynamic"
+                  ? common_prompt_prefix(requests)
+                  : 0;
+  if (Q < kMinSharedPrefix) Q = 0;
+  const auto long_options = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  KVCache prefill(config, Q > 0 ? 0 : U, longest, model_->dtype(), device);
+  if (Q > 0) {
+    KVCache prefix(config, 1, Q, model_->dtype(), device);
+    prefix.key_valid().fill_(true);
+    std::optional<RowAdapterScope> scope;
+    if (prefill_groups) scope.emplace(model_, row_adapter_groups(model_, {adapter_per_prompt[0]}));
+    model_->forward(ids.narrow(0, 0, 1).narrow(1, 0, Q), torch::arange(Q, long_options).unsqueeze(0),
+                    prefix.key_valid(), &prefix, LogitsFor::None);
+    prefill.append_rows(prefix, std::vector<int64_t>(U, 0), std::vector<int64_t>(U, Q));
+    shared_prefix_tokens_ += Q * (U - 1);
+  }
   prefill.key_valid().copy_(valid);
+  const int64_t T = longest - Q;  // positions of this pass; the rows' own RoPE positions follow Q
   torch::Tensor logits;  // [U, V]
   {
     std::optional<RowAdapterScope> scope;
     if (prefill_groups) scope.emplace(model_, prefill_groups);
-    auto hidden = model_->forward(ids, positions_from_mask(valid), prefill.key_valid(), &prefill,
-                                  LogitsFor::None);  // [U, L, C]
-    auto rows = torch::arange(U, torch::TensorOptions().dtype(torch::kInt64).device(device));
-    auto last = hidden.index({rows, torch::tensor(last_index, torch::kInt64).to(device)});  // [U, C]
+    auto rest_valid = valid.narrow(1, Q, T);
+    auto hidden = model_->forward(ids.narrow(1, Q, T), positions_from_mask(rest_valid) + Q, prefill.key_valid(),
+                                  &prefill, LogitsFor::None);  // [U, T, C]
+    auto rows = torch::arange(U, long_options);
+    auto last = hidden.index({rows, torch::tensor(last_index, torch::kInt64).to(device) - Q});  // [U, C]
     logits = model_->project_logits(last);
   }
 

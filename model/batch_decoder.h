@@ -6,10 +6,11 @@
 // rows of different requests and adapters share every forward.
 //
 // Prompts are right-padded in a prefill (a row's cache then holds exactly its tokens, and its
-// RoPE position equals its cache length). Streaming departs from plain decoding in one way,
-// as vLLM's: while a request has stop strings, the last (longest stop string - 1) bytes are
-// held back from on_token until they can no longer begin a stop string, so streamed text
-// never has to be taken back.
+// RoPE position equals its cache length). Prompts admitted together that share an opening of
+// at least kMinSharedPrefix tokens prefill it once (BatchDecoderOptions::share_prefix).
+// Streaming departs from plain decoding in one way, as vLLM's: while a request has stop
+// strings, the last (longest stop string - 1) bytes are held back from on_token until they
+// can no longer begin a stop string, so streamed text never has to be taken back.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -57,6 +58,9 @@ class DecodeListener {
 struct BatchDecoderOptions {
   int64_t max_rows = 0;       // rows decoded together at most (0 = no limit)
   int64_t max_positions = 0;  // prompt + max_new_tokens per request at most (0 = no limit)
+  // Prompts admitted together that begin with the same tokens (a system prompt), for the
+  // same adapter, prefill that prefix once and copy its keys and values to every row.
+  bool share_prefix = true;
 };
 
 class BatchDecoder {
@@ -89,6 +93,8 @@ class BatchDecoder {
   int64_t generated_tokens() const { return generated_tokens_; }
   double prefill_seconds() const { return prefill_seconds_; }
   double decode_seconds() const { return decode_seconds_; }
+  // Prompt tokens a shared prefix spared: (prompts - 1) × its length, per admit.
+  int64_t shared_prefix_tokens() const { return shared_prefix_tokens_; }
 
  private:
   struct Request;
@@ -109,7 +115,7 @@ class BatchDecoder {
   torch::Tensor logits_;                   // [rows, V] f32: each row's next-token logits
   std::shared_ptr<const RowAdapterGroups> groups_;  // per-row adapters for the current rows
   bool groups_stale_ = true;
-  int64_t prompt_tokens_ = 0, generated_tokens_ = 0;
+  int64_t prompt_tokens_ = 0, generated_tokens_ = 0, shared_prefix_tokens_ = 0;
   double prefill_seconds_ = 0, decode_seconds_ = 0;
 };
 

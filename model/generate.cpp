@@ -29,7 +29,7 @@ class CollectSamples : public DecodeListener {
 }  // namespace
 
 GenerationResult generate(CausalLM& model, const Tokenizer* tokenizer, const std::vector<GenerationRequest>& requests,
-                          const TokenCallback& on_token) {
+                          const TokenCallback& on_token, const BatchDecoderOptions& options) {
   GenerationResult result;
   result.completions.resize(requests.size());
   if (requests.empty()) return result;
@@ -38,7 +38,7 @@ GenerationResult generate(CausalLM& model, const Tokenizer* tokenizer, const std
     result.completions[r].resize(std::max(requests[r].params.n, 0));
     listeners.push_back(std::make_shared<CollectSamples>(result.completions[r], r, on_token));
   }
-  BatchDecoder decoder(model, tokenizer);
+  BatchDecoder decoder(model, tokenizer, options);
   decoder.admit(requests, listeners);
   while (!decoder.empty()) decoder.step();
   result.prompt_tokens = decoder.prompt_tokens();

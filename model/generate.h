@@ -30,6 +30,6 @@ using TokenCallback = std::function<void(size_t request, int sample, const std::
 
 // tokenizer may be null (benchmarks): then there is no text and no stop strings.
 GenerationResult generate(CausalLM& model, const Tokenizer* tokenizer, const std::vector<GenerationRequest>& requests,
-                          const TokenCallback& on_token = nullptr);
+                          const TokenCallback& on_token = nullptr, const BatchDecoderOptions& options = {});
 
 }  // namespace lathe

@@ -2,7 +2,8 @@
 // cache decode exactly like full forwards of each sequence alone (rows joining, leaving and
 // being compacted); requests admitted mid-way get the tokens they get alone; per-row LoRA
 // adapters in one batch equal each adapter run alone; cancellation ends only its request;
-// streamed text with stop strings is never taken back.
+// streamed text with stop strings is never taken back; prompts sharing an opening prefill it
+// once and decode as they do alone.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -235,6 +236,78 @@ TEST(RowAdapters, MixedBatchEqualsEachAdapterAlone) {
     EXPECT_LT((y[r] - want).abs().max().item<double>(), 1e-5) << "row " << r;
   }
   EXPECT_FALSE(q->row_adapters);  // the scope ended
+}
+
+// Runs the requests through one BatchDecoder to the end.
+std::vector<std::vector<Completion>> decode_all(CausalLM& m, const std::vector<GenerationRequest>& requests,
+                                                bool share_prefix, int64_t* spared = nullptr) {
+  BatchDecoderOptions options;
+  options.share_prefix = share_prefix;
+  BatchDecoder decoder(m, nullptr, options);
+  std::vector<std::shared_ptr<DecodeListener>> listeners;
+  std::vector<std::shared_ptr<Collect>> collected;
+  for (const auto& r : requests) {
+    collected.push_back(std::make_shared<Collect>(r.params.n));
+    listeners.push_back(collected.back());
+  }
+  decoder.admit(requests, listeners);
+  while (!decoder.empty()) decoder.step();
+  if (spared) *spared = decoder.shared_prefix_tokens();
+  std::vector<std::vector<Completion>> out;
+  for (auto& c : collected) out.push_back(c->out);
+  return out;
+}
+
+TEST(BatchDecoder, SharedPromptPrefixPrefillsOnceAndDecodesAsAlone) {
+  auto m = decoder_model();
+  LoraConfig lc;
+  lc.r = 4;
+  lc.alpha = 8;
+  lc.target_modules = lora_target_names();
+  add_lora_adapter(m, "a", lc, 1);
+  randomize_b(m, "a", 3);
+  set_active_adapters(m, {});
+  std::vector<int32_t> system;  // a 24-token "system prompt"
+  for (int i = 0; i < 24; ++i) system.push_back((7 * i + 3) % 40);
+  auto with = [&](std::vector<int32_t> tail) {
+    auto p = system;
+    p.insert(p.end(), tail.begin(), tail.end());
+    return p;
+  };
+  SamplingParams sampled;
+  sampled.temperature = 0.9;
+  sampled.top_p = 0.95;
+  sampled.max_new_tokens = 8;
+  sampled.n = 2;
+  sampled.seed = 5;
+  sampled.logprobs = 0;
+  SamplingParams greedy8 = greedy(8);
+  greedy8.logprobs = 0;
+  // Tails of different lengths; one prompt is the shared part plus a single token, so the
+  // prefix stops one short of it.
+  for (const std::string adapter : {"", "a"}) {
+    const std::vector<GenerationRequest> requests = {{with({5, 6, 7}), greedy8, adapter},
+                                                     {with({9}), sampled, adapter},
+                                                     {with({1, 2, 3, 4, 8, 11, 2}), greedy8, adapter}};
+    int64_t spared = -1, spared_off = -1;
+    auto shared = decode_all(m, requests, true, &spared), alone = decode_all(m, requests, false, &spared_off);
+    EXPECT_EQ(spared, 2 * 24);  // the 24 shared tokens ran once instead of three times
+    EXPECT_EQ(spared_off, 0);
+    for (size_t r = 0; r < requests.size(); ++r)
+      for (size_t s = 0; s < shared[r].size(); ++s) {
+        const auto& a = shared[r][s];
+        const auto& b = alone[r][s];
+        ASSERT_EQ(a.tokens, b.tokens) << "adapter '" << adapter << "' request " << r << " sample " << s;
+        ASSERT_EQ(a.choices.size(), b.choices.size());
+        for (size_t t = 0; t < a.choices.size(); ++t)
+          EXPECT_NEAR(a.choices[t].logprob, b.choices[t].logprob, 1e-5) << "request " << r << " token " << t;
+      }
+    // An independent reference: greedy by full forwards of each whole sequence.
+    set_active_adapters(m, adapter.empty() ? std::vector<std::string>{} : std::vector<std::string>{adapter});
+    EXPECT_EQ(shared[0][0].tokens, testing::greedy_by_full_forwards(m, requests[0].prompt, 8)) << adapter;
+    EXPECT_EQ(shared[2][0].tokens, testing::greedy_by_full_forwards(m, requests[2].prompt, 8)) << adapter;
+    set_active_adapters(m, {});
+  }
 }
 
 TEST(BatchDecoder, StreamedTextWithStopStringsIsNeverTakenBack) {
