@@ -149,25 +149,44 @@ std::vector<BatchDecoder::RequestId> BatchDecoder::admit(
   }
   ids = ids.to(device);
   valid = valid.to(device);
-  // A shared opening of Q tokens runs once, as one row. Not across adapters (each sees other
-  // keys), nor with dynamic RoPE (its tables follow the longest position of each pass).
+  // A shared opening of Q tokens runs once, as one row (or comes from the opening a previous
+  // admit kept). Not across adapters (each sees other keys), nor with dynamic RoPE (its tables
+  // follow the longest position of each pass).
+  const std::string& adapter = adapter_per_prompt[0];
   const bool one_adapter = std::all_of(adapter_per_prompt.begin(), adapter_per_prompt.end(),
-                                       [&](const std::string& a) { return a == adapter_per_prompt[0]; });
-  int64_t Q = options_.share_prefix && U > 1 && one_adapter && config.rope_scaling.type != "dynamic"
+                                       [&](const std::string& a) { return a == adapter; });
+  int64_t Q = options_.share_prefix && (U > 1 || options_.keep_prefix) && one_adapter &&
+                      config.rope_scaling.type != "dynamic"
                   ? common_prompt_prefix(requests)
                   : 0;
   if (Q < kMinSharedPrefix) Q = 0;
   const auto long_options = torch::TensorOptions().dtype(torch::kInt64).device(device);
   KVCache prefill(config, Q > 0 ? 0 : U, longest, model_->dtype(), device);
   if (Q > 0) {
-    KVCache prefix(config, 1, Q, model_->dtype(), device);
-    prefix.key_valid().fill_(true);
-    std::optional<RowAdapterScope> scope;
-    if (prefill_groups) scope.emplace(model_, row_adapter_groups(model_, {adapter_per_prompt[0]}));
-    model_->forward(ids.narrow(0, 0, 1).narrow(1, 0, Q), torch::arange(Q, long_options).unsqueeze(0),
-                    prefix.key_valid(), &prefix, LogitsFor::None);
-    prefill.append_rows(prefix, std::vector<int64_t>(U, 0), std::vector<int64_t>(U, Q));
-    shared_prefix_tokens_ += Q * (U - 1);
+    const auto& opening = requests[0].prompt;
+    int64_t R = 0;  // positions the kept opening supplies
+    if (kept_prefix_ && kept_prefix_adapter_ == adapter) {
+      const auto n = std::min<size_t>(static_cast<size_t>(Q), kept_prefix_tokens_.size());
+      R = std::mismatch(opening.begin(), opening.begin() + n, kept_prefix_tokens_.begin()).first - opening.begin();
+    }
+    if (R < kMinSharedPrefix) R = 0;
+    auto prefix = std::make_unique<KVCache>(config, R > 0 ? 0 : 1, Q, model_->dtype(), device);
+    if (R > 0) prefix->append_rows(*kept_prefix_, {0}, {R});
+    if (Q > R) {
+      auto key_valid = prefix->key_valid().narrow(1, 0, Q);
+      key_valid.fill_(true);
+      std::optional<RowAdapterScope> scope;
+      if (prefill_groups) scope.emplace(model_, row_adapter_groups(model_, {adapter}));
+      model_->forward(ids.narrow(0, 0, 1).narrow(1, R, Q - R), torch::arange(R, Q, long_options).unsqueeze(0),
+                      key_valid, prefix.get(), LogitsFor::None);
+    }
+    prefill.append_rows(*prefix, std::vector<int64_t>(U, 0), std::vector<int64_t>(U, Q));
+    shared_prefix_tokens_ += Q * (U - 1) + R;
+    if (options_.keep_prefix) {
+      kept_prefix_ = std::move(prefix);
+      kept_prefix_tokens_.assign(opening.begin(), opening.begin() + Q);
+      kept_prefix_adapter_ = adapter;
+    }
   }
   prefill.key_valid().copy_(valid);
   const int64_t T = longest - Q;  // positions of this pass; the rows' own RoPE positions follow Q

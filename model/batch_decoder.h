@@ -61,6 +61,11 @@ struct BatchDecoderOptions {
   // Prompts admitted together that begin with the same tokens (a system prompt), for the
   // same adapter, prefill that prefix once and copy its keys and values to every row.
   bool share_prefix = true;
+  // Keep the last shared opening's keys and values between admits and reuse them for later
+  // prompts that begin the same way, for the same adapter (the server: every request of an
+  // agent repeats its system prompt). Assumes the base weights do not change while the
+  // decoder lives; adapters are told apart by name, and the server names every load anew.
+  bool keep_prefix = false;
 };
 
 class BatchDecoder {
@@ -93,7 +98,8 @@ class BatchDecoder {
   int64_t generated_tokens() const { return generated_tokens_; }
   double prefill_seconds() const { return prefill_seconds_; }
   double decode_seconds() const { return decode_seconds_; }
-  // Prompt tokens a shared prefix spared: (prompts - 1) × its length, per admit.
+  // Prompt tokens whose keys and values came from a shared prefix instead of their own
+  // prefill: (prompts - 1) × its length per admit, plus what the kept prefix supplied.
   int64_t shared_prefix_tokens() const { return shared_prefix_tokens_; }
 
  private:
@@ -112,6 +118,9 @@ class BatchDecoder {
   std::map<RequestId, std::weak_ptr<Request>> requests_;
   std::vector<std::unique_ptr<Row>> rows_;  // aligned with the cache rows and logits_
   std::unique_ptr<KVCache> cache_;         // null while the batch is empty
+  std::unique_ptr<KVCache> kept_prefix_;   // one row: keep_prefix's last shared opening
+  std::vector<int32_t> kept_prefix_tokens_;
+  std::string kept_prefix_adapter_;
   torch::Tensor logits_;                   // [rows, V] f32: each row's next-token logits
   std::shared_ptr<const RowAdapterGroups> groups_;  // per-row adapters for the current rows
   bool groups_stale_ = true;

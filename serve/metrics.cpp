@@ -65,6 +65,10 @@ void Metrics::add_prompt_tokens(int64_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   prompt_tokens_ += n;
 }
+void Metrics::add_prefix_cache_hits(int64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  prefix_cache_hits_ += n;
+}
 void Metrics::add_generation_tokens(int64_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   generation_tokens_ += n;
@@ -99,6 +103,11 @@ std::string Metrics::render(int64_t running, int64_t waiting, double kv_cache_us
         number(kv_cache_usage));
   header(out, "vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.");
   out += "vllm:prompt_tokens_total{" + labels_ + "} " + std::to_string(prompt_tokens_) + "\n";
+  // vLLM's names: queries and hits counted in prompt tokens.
+  header(out, "vllm:prefix_cache_queries_total", "counter", "Prefix cache queries, in terms of number of queried tokens.");
+  out += "vllm:prefix_cache_queries_total{" + labels_ + "} " + std::to_string(prompt_tokens_) + "\n";
+  header(out, "vllm:prefix_cache_hits_total", "counter", "Prefix cache hits, in terms of number of cached tokens.");
+  out += "vllm:prefix_cache_hits_total{" + labels_ + "} " + std::to_string(prefix_cache_hits_) + "\n";
   header(out, "vllm:generation_tokens_total", "counter", "Number of generation tokens processed.");
   out += "vllm:generation_tokens_total{" + labels_ + "} " + std::to_string(generation_tokens_) + "\n";
   header(out, "vllm:request_success_total", "counter", "Count of finished requests by finish reason.");

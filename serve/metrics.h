@@ -34,6 +34,8 @@ class Metrics {
 
   void add_prompt_tokens(int64_t n);
   void add_generation_tokens(int64_t n);
+  // Prompt tokens whose keys and values came from a shared or kept prefix.
+  void add_prefix_cache_hits(int64_t n);
   void observe_time_to_first_token(double seconds);
   void observe_time_per_output_token(double seconds);
   void observe_e2e_latency(double seconds);
@@ -45,7 +47,7 @@ class Metrics {
  private:
   mutable std::mutex mutex_;
   std::string labels_;
-  uint64_t prompt_tokens_ = 0, generation_tokens_ = 0;
+  uint64_t prompt_tokens_ = 0, generation_tokens_ = 0, prefix_cache_hits_ = 0;
   std::map<std::string, uint64_t> finished_;
   Histogram ttft_, tpot_, e2e_;
 };

@@ -108,6 +108,14 @@ class JobListener : public DecodeListener {
   Metrics& metrics_;
 };
 
+BatchDecoderOptions Scheduler::decoder_options() const {
+  BatchDecoderOptions o;
+  o.max_rows = options_.max_num_seqs;
+  o.max_positions = options_.max_model_len;
+  o.keep_prefix = true;  // an agent's requests repeat one system prompt
+  return o;
+}
+
 Scheduler::Scheduler(LoadedModel& model, SchedulerOptions options, Metrics& metrics)
     : model_(model), options_(options), metrics_(metrics) {
   const int64_t model_len = model_.config.max_position_embeddings;
@@ -118,7 +126,7 @@ Scheduler::Scheduler(LoadedModel& model, SchedulerOptions options, Metrics& metr
   if (options_.max_num_seqs < 1) fail("--max-num-seqs must be >= 1");
   set_active_adapters(model_.model, {});
   decoder_ = std::make_unique<BatchDecoder>(model_.model, model_.tokenizer.get(),
-                                            BatchDecoderOptions{options_.max_num_seqs, options_.max_model_len});
+                                            decoder_options());
 }
 
 Scheduler::~Scheduler() {
@@ -380,7 +388,9 @@ void Scheduler::admit(std::vector<std::shared_ptr<Job>> jobs) {
         first_choice += static_cast<size_t>(p.params.n);
       }
     }
+    const int64_t shared_before = decoder_->shared_prefix_tokens();
     auto ids = decoder_->admit(requests, listeners);
+    metrics_.add_prefix_cache_hits(decoder_->shared_prefix_tokens() - shared_before);
     size_t k = 0;
     for (const auto& job : group) {
       for (size_t i = 0; i < job->prompts().size(); ++i) job->ids_.push_back(ids[k++]);
@@ -420,7 +430,7 @@ void Scheduler::fail_running(const std::string& why) {
   for (auto& job : running_) job->fail(ApiError(500, "decode step failed: " + why));
   running_.clear();
   decoder_ = std::make_unique<BatchDecoder>(model_.model, model_.tokenizer.get(),
-                                            BatchDecoderOptions{options_.max_num_seqs, options_.max_model_len});
+                                            decoder_options());
 }
 
 void Scheduler::finish_jobs() {

@@ -129,6 +129,7 @@ class Scheduler {
   void shutdown(std::chrono::milliseconds grace);
 
  private:
+  BatchDecoderOptions decoder_options() const;
   struct Adapter {
     std::string internal;  // the name inside the model (a fresh one per load)
     AdapterCard card;

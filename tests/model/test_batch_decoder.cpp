@@ -3,7 +3,7 @@
 // being compacted); requests admitted mid-way get the tokens they get alone; per-row LoRA
 // adapters in one batch equal each adapter run alone; cancellation ends only its request;
 // streamed text with stop strings is never taken back; prompts sharing an opening prefill it
-// once and decode as they do alone.
+// once and decode as they do alone, and a kept prefix serves later prompts of its adapter.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -308,6 +308,47 @@ TEST(BatchDecoder, SharedPromptPrefixPrefillsOnceAndDecodesAsAlone) {
     EXPECT_EQ(shared[2][0].tokens, testing::greedy_by_full_forwards(m, requests[2].prompt, 8)) << adapter;
     set_active_adapters(m, {});
   }
+}
+
+TEST(BatchDecoder, KeptPrefixServesLaterPromptsOfTheSameAdapter) {
+  auto m = decoder_model();
+  LoraConfig lc;
+  lc.r = 4;
+  lc.alpha = 8;
+  lc.target_modules = lora_target_names();
+  add_lora_adapter(m, "a", lc, 1);
+  randomize_b(m, "a", 3);
+  set_active_adapters(m, {});
+  std::vector<int32_t> system;
+  for (int i = 0; i < 20; ++i) system.push_back((11 * i + 5) % 40);
+  auto with = [&](std::vector<int32_t> tail) {
+    auto p = system;
+    p.insert(p.end(), tail.begin(), tail.end());
+    return p;
+  };
+  BatchDecoderOptions options;
+  options.keep_prefix = true;
+  BatchDecoder decoder(m, nullptr, options);
+  auto run = [&](const GenerationRequest& r) {
+    auto out = std::make_shared<Collect>(1);
+    decoder.admit({r}, {out});
+    while (!decoder.empty()) decoder.step();
+    return out->out[0].tokens;
+  };
+  const GenerationRequest first{with({3, 9, 4}), greedy(8)}, second{with({17, 2}), greedy(8)},
+      third{with({17, 2, 6, 1}), greedy(8), "a"}, fourth{with({8}), greedy(8), "a"};
+  EXPECT_EQ(run(first), testing::greedy_by_full_forwards(m, first.prompt, 8));
+  EXPECT_EQ(decoder.shared_prefix_tokens(), 0);  // nothing kept yet
+  EXPECT_EQ(run(second), testing::greedy_by_full_forwards(m, second.prompt, 8));
+  EXPECT_EQ(decoder.shared_prefix_tokens(), 20);  // the system prompt came from the first
+  const auto third_tokens = run(third);           // another adapter: nothing reused
+  EXPECT_EQ(decoder.shared_prefix_tokens(), 20);
+  const auto fourth_tokens = run(fourth);         // the same adapter again
+  EXPECT_EQ(decoder.shared_prefix_tokens(), 40);
+  set_active_adapters(m, {"a"});
+  EXPECT_EQ(third_tokens, testing::greedy_by_full_forwards(m, third.prompt, 8));
+  EXPECT_EQ(fourth_tokens, testing::greedy_by_full_forwards(m, fourth.prompt, 8));
+  set_active_adapters(m, {});
 }
 
 TEST(BatchDecoder, StreamedTextWithStopStringsIsNeverTakenBack) {

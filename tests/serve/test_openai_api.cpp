@@ -1,8 +1,9 @@
 // The OpenAI/vLLM surface of `lathe serve`, on a server started in-process on a free
 // loopback port: every endpoint's shape, greedy text against generate() on the same folder
 // loaded independently, streaming (SSE, [DONE], include_usage), stop strings, seeds,
-// logprobs against the model's log-softmax, tokenize/detokenize, metrics, API keys, the
-// max_tokens cap and every error case with its status — after which the server still answers.
+// logprobs against the model's log-softmax, tokenize/detokenize, metrics, a repeated prompt
+// opening served from the kept prefix, API keys, the max_tokens cap and every error case with
+// its status — after which the server still answers.
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -258,6 +259,23 @@ TEST_F(OpenAIApi, TokenizeAndDetokenize) {
   EXPECT_TRUE(post(s(), "/tokenize", json{{"prompt", "x"}}).json_body["token_strs"].is_null());
   EXPECT_EQ(post(s(), "/detokenize", json{{"tokens", json::array({999999})}}).status, 400);
   EXPECT_EQ(post(s(), "/tokenize", json{{"model", "nope"}, {"prompt", "x"}}).status, 404);
+}
+
+TEST_F(OpenAIApi, RequestsRepeatingAPromptReuseItsPrefixAndAnswerAsAlone) {
+  Reference ref;
+  const std::string label = "{model_name=\"tiny\"}";
+  const std::string system = "You answer questions about the cars in stock, brand by brand, store by store. ";
+  ASSERT_GE(ref.encode(system).size(), 20u);
+  const double hits0 = metric(get(s(), "/metrics").body, "vllm:prefix_cache_hits_total" + label);
+  for (const std::string question : {"How many BMW cars", "Which store sells Audi"}) {
+    auto r = post(s(), "/v1/completions", json{{"prompt", system + question}, {"max_tokens", 8}, {"temperature", 0}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json_body["choices"][0]["text"], ref.greedy(ref.encode(system + question), 8)) << question;
+  }
+  const std::string m = get(s(), "/metrics").body;
+  // The second request's opening came from the first one's (at least the system prompt).
+  EXPECT_GE(metric(m, "vllm:prefix_cache_hits_total" + label) - hits0, ref.encode(system).size() - 1.0);
+  EXPECT_GE(metric(m, "vllm:prefix_cache_queries_total" + label), metric(m, "vllm:prefix_cache_hits_total" + label));
 }
 
 TEST_F(OpenAIApi, MetricsCountTokensAndLatencies) {
