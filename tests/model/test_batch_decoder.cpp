@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "core/error.h"
 #include "model/batch_decoder.h"
 #include "model/bpe_trainer.h"
@@ -238,6 +240,31 @@ TEST(RowAdapters, MixedBatchEqualsEachAdapterAlone) {
   EXPECT_FALSE(q->row_adapters);  // the scope ended
 }
 
+// The decoder model with a LoRA adapter "a" whose B is random (so it changes the output),
+// no adapter active.
+CausalLM model_with_adapter_a() {
+  auto m = decoder_model();
+  LoraConfig lc;
+  lc.r = 4;
+  lc.alpha = 8;
+  lc.target_modules = lora_target_names();
+  add_lora_adapter(m, "a", lc, 1);
+  randomize_b(m, "a", 3);
+  set_active_adapters(m, {});
+  return m;
+}
+
+// Prompts that open with the same `length` tokens (step * i + offset mod 40), then a tail.
+std::function<std::vector<int32_t>(std::vector<int32_t>)> opening_then(int length, int step, int offset) {
+  std::vector<int32_t> opening;
+  for (int i = 0; i < length; ++i) opening.push_back((step * i + offset) % 40);
+  return [opening](std::vector<int32_t> tail) {
+    auto p = opening;
+    p.insert(p.end(), tail.begin(), tail.end());
+    return p;
+  };
+}
+
 // Runs the requests through one BatchDecoder to the end.
 std::vector<std::vector<Completion>> decode_all(CausalLM& m, const std::vector<GenerationRequest>& requests,
                                                 bool share_prefix, int64_t* spared = nullptr) {
@@ -259,21 +286,8 @@ std::vector<std::vector<Completion>> decode_all(CausalLM& m, const std::vector<G
 }
 
 TEST(BatchDecoder, SharedPromptPrefixPrefillsOnceAndDecodesAsAlone) {
-  auto m = decoder_model();
-  LoraConfig lc;
-  lc.r = 4;
-  lc.alpha = 8;
-  lc.target_modules = lora_target_names();
-  add_lora_adapter(m, "a", lc, 1);
-  randomize_b(m, "a", 3);
-  set_active_adapters(m, {});
-  std::vector<int32_t> system;  // a 24-token "system prompt"
-  for (int i = 0; i < 24; ++i) system.push_back((7 * i + 3) % 40);
-  auto with = [&](std::vector<int32_t> tail) {
-    auto p = system;
-    p.insert(p.end(), tail.begin(), tail.end());
-    return p;
-  };
+  auto m = model_with_adapter_a();
+  const auto with = opening_then(24, 7, 3);  // a 24-token "system prompt", then the tail
   SamplingParams sampled;
   sampled.temperature = 0.9;
   sampled.top_p = 0.95;
@@ -311,21 +325,8 @@ TEST(BatchDecoder, SharedPromptPrefixPrefillsOnceAndDecodesAsAlone) {
 }
 
 TEST(BatchDecoder, KeptPrefixServesLaterPromptsOfTheSameAdapter) {
-  auto m = decoder_model();
-  LoraConfig lc;
-  lc.r = 4;
-  lc.alpha = 8;
-  lc.target_modules = lora_target_names();
-  add_lora_adapter(m, "a", lc, 1);
-  randomize_b(m, "a", 3);
-  set_active_adapters(m, {});
-  std::vector<int32_t> system;
-  for (int i = 0; i < 20; ++i) system.push_back((11 * i + 5) % 40);
-  auto with = [&](std::vector<int32_t> tail) {
-    auto p = system;
-    p.insert(p.end(), tail.begin(), tail.end());
-    return p;
-  };
+  auto m = model_with_adapter_a();
+  const auto with = opening_then(20, 11, 5);
   BatchDecoderOptions options;
   options.keep_prefix = true;
   BatchDecoder decoder(m, nullptr, options);
