@@ -187,17 +187,22 @@ void randomize_b(CausalLM& m, const std::string& name, uint64_t seed) {
     if (p.key().find(".lora_B." + name + ".") != std::string::npos) p.value().normal_(0.0, 0.3);
 }
 
-TEST(RowAdapters, MixedBatchEqualsEachAdapterAlone) {
-  auto m = decoder_model();
+// Adds adapter `name` (r 4, alpha 8) on `targets`, A from init_seed, B random from b_seed (so
+// it changes the output).
+void add_random_adapter(CausalLM& m, const std::string& name, const std::vector<std::string>& targets,
+                        uint64_t init_seed, uint64_t b_seed) {
   LoraConfig lc;
   lc.r = 4;
   lc.alpha = 8;
-  lc.target_modules = lora_target_names();
-  add_lora_adapter(m, "a", lc, 1);
-  lc.target_modules = {"q_proj", "v_proj", "down_proj"};
-  add_lora_adapter(m, "b", lc, 2);
-  randomize_b(m, "a", 3);
-  randomize_b(m, "b", 4);
+  lc.target_modules = targets;
+  add_lora_adapter(m, name, lc, init_seed);
+  randomize_b(m, name, b_seed);
+}
+
+TEST(RowAdapters, MixedBatchEqualsEachAdapterAlone) {
+  auto m = decoder_model();
+  add_random_adapter(m, "a", lora_target_names(), 1, 3);
+  add_random_adapter(m, "b", {"q_proj", "v_proj", "down_proj"}, 2, 4);
   set_active_adapters(m, {});
   const std::vector<int32_t> p1{5, 6, 7}, p2{9, 1, 2, 3, 4};
   std::map<std::string, std::vector<int32_t>> alone;
@@ -244,12 +249,7 @@ TEST(RowAdapters, MixedBatchEqualsEachAdapterAlone) {
 // no adapter active.
 CausalLM model_with_adapter_a() {
   auto m = decoder_model();
-  LoraConfig lc;
-  lc.r = 4;
-  lc.alpha = 8;
-  lc.target_modules = lora_target_names();
-  add_lora_adapter(m, "a", lc, 1);
-  randomize_b(m, "a", 3);
+  add_random_adapter(m, "a", lora_target_names(), 1, 3);
   set_active_adapters(m, {});
   return m;
 }
