@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set-up (scripts/setup.sh), then the main job: configs/inventory-tiny.yaml end to end on this
-# machine's cores (19 to 25 minutes on 2, docs/pipeline.md), then where the report is and a few sample answers.
+# machine's cores (17 to 20 minutes on 2, docs/pipeline.md), then where the report is and a few sample answers.
 # Running it again resumes: finished stages are skipped (docs/pipeline.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
