@@ -22,7 +22,10 @@
 #include <string>
 #include <vector>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include "core/runtime.h"
+#include "model/fast_linear.h"
 #include "model/generate.h"
 #include "model/model_init.h"
 
@@ -40,6 +43,7 @@ struct Options {
   int threads = 0;
   int shared_prefix = 0;
   bool bandwidth = true;
+  std::string profile;  // chrome-trace file of one extra generate call (LibTorch's profiler)
 };
 
 std::vector<std::string> split(const std::string& text) {
@@ -63,7 +67,9 @@ void usage() {
       "  --shared-prefix S  the first S prompt tokens are the same in every row; prefill timed\n"
       "                     with them run once and run per row (default 0: all random)\n"
       "  --no-bandwidth     skip the memory-bandwidth and matmul-throughput measurements\n"
-      "  --quick            tiny shape, f32, repeats 2\n");
+      "  --quick            tiny shape, f32, repeats 2\n"
+      "  --profile FILE     write LibTorch's per-op trace of one extra, untimed generate call of\n"
+      "                     each configuration (chrome://tracing JSON; bench/trace_summary.py)\n");
 }
 
 Options parse(int argc, char** argv) {
@@ -88,6 +94,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--threads") o.threads = std::stoi(value());
     else if (a == "--shared-prefix") o.shared_prefix = std::stoi(value());
     else if (a == "--no-bandwidth") o.bandwidth = false;
+    else if (a == "--profile") o.profile = value();
     else if (a == "--quick") {
       o.shapes = {"tiny"};
       o.dtypes = {"f32"};
@@ -138,6 +145,23 @@ double measure_matmul_flops(torch::ScalarType dtype) {
   return best;
 }
 
+// The one-row product decode does for every weight, in weight bytes read per second: x [1, 896]
+// through the 0.5B shape's [151936, 896] head (272 MB in bf16, far beyond L3), by lathe's
+// linear_base and by LibTorch's plain linear.
+double measure_decode_product(torch::ScalarType dtype, bool lathe_path) {
+  c10::InferenceMode inference;
+  const int64_t k = 896, n = 151936;
+  auto x = torch::randn({1, k}).to(dtype), w = torch::randn({n, k}).to(dtype);
+  double best = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto start = Clock::now();
+    auto y = lathe_path ? lathe::linear_base(x, w, {}) : lathe::linear_reference(x, w, {});
+    const double s = std::chrono::duration<double>(Clock::now() - start).count();
+    if (i > 0) best = std::max(best, static_cast<double>(w.numel() * w.element_size()) / s);
+  }
+  return best;
+}
+
 size_t weight_bytes(lathe::CausalLM& model) {
   size_t total = 0;
   for (const auto& p : model->parameters()) total += p.numel() * p.element_size();
@@ -172,6 +196,10 @@ Figures run_one(lathe::CausalLM& model, int batch, const Options& o, int repeats
     best.prefill_tok_s = std::max(best.prefill_tok_s, double(batch) * o.prompt / result.prefill_seconds);
     best.decode_tok_s = std::max(best.decode_tok_s, double(batch) * (new_tokens - 1) / result.decode_seconds);
   }
+  if (!o.profile.empty()) {
+    torch::autograd::profiler::RecordProfile profile(o.profile);
+    lathe::generate(model, nullptr, requests, nullptr, decoder_options);
+  }
   return best;
 }
 
@@ -192,6 +220,11 @@ int main(int argc, char** argv) {
     std::printf("RESULT {\"impl\": \"lathe\", \"kind\": \"bandwidth\", \"read_gb_s\": %.2f, "
                 "\"matmul_gflops_f32\": %.1f, \"matmul_gflops_bf16\": %.1f}\n",
                 bandwidth / 1e9, measure_matmul_flops(torch::kFloat32) / 1e9, measure_matmul_flops(torch::kBFloat16) / 1e9);
+    std::printf("RESULT {\"impl\": \"lathe\", \"kind\": \"decode_product\", \"gb_s_f32_lathe\": %.2f, "
+                "\"gb_s_f32_torch\": %.2f, \"gb_s_bf16_lathe\": %.2f, \"gb_s_bf16_torch\": %.2f}\n",
+                measure_decode_product(torch::kFloat32, true) / 1e9, measure_decode_product(torch::kFloat32, false) / 1e9,
+                measure_decode_product(torch::kBFloat16, true) / 1e9,
+                measure_decode_product(torch::kBFloat16, false) / 1e9);
   }
   std::fflush(stdout);
 

@@ -13,3 +13,14 @@ pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)   # the agent's PostgreS
 
 # Torch's own flags (e.g. -D_GLIBCXX_USE_CXX11_ABI) must reach every target that includes it.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
+# OpenMP for model/bf16_decode_kernels.cpp only (its comment says why), and only with GCC,
+# whose libgomp is the runtime LibTorch already uses; elsewhere those kernels run on one thread.
+find_package(OpenMP COMPONENTS CXX)
+if(OpenMP_CXX_FOUND AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  set(LATHE_OPENMP_FLAGS "${OpenMP_CXX_FLAGS}")
+  set(LATHE_OPENMP_LIBRARIES ${OpenMP_CXX_LIBRARIES})
+else()
+  set(LATHE_OPENMP_FLAGS "")
+  set(LATHE_OPENMP_LIBRARIES "")
+  message(STATUS "lathe: no GCC OpenMP; the bf16 decode kernels run on one thread")
+endif()

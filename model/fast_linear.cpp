@@ -7,6 +7,7 @@
 #include <string>
 
 #include "model/autocast.h"
+#include "model/bf16_decode_linear.h"
 
 namespace lathe {
 
@@ -21,10 +22,9 @@ bool linear_uses_gemv(const torch::Tensor& x, const torch::Tensor& weight) {
 
 namespace {
 
-// Large weights: split the output rows over LibTorch's threads, one sgemv each, so every
-// core streams its share of the weights (decode of a 0.5B model is bound by that stream).
-// With OpenBLAS's pool as large as LibTorch's this still beat plain linear (tiny batch-1
-// decode 674 against 438 tokens/s, 2026-12-02).
+// Large weights: the output rows in blocks, one sgemv each (serially: see the header; each
+// sgemv runs on OpenBLAS's pool). This still beat plain linear (tiny batch-1 decode 674
+// against 438 tokens/s, 2026-12-02): plain linear is sgemm, which packs the weight.
 constexpr int64_t kParallelWeightElements = int64_t(1) << 20;
 
 torch::Tensor parallel_gemv(const torch::Tensor& weight, const torch::Tensor& x, const torch::Tensor& bias) {
@@ -47,7 +47,7 @@ torch::Tensor parallel_gemv(const torch::Tensor& weight, const torch::Tensor& x,
 constexpr int64_t kRowSplitMinMacs = int64_t(1) << 22;
 constexpr int64_t kRowSplitMinRows = 32;
 
-// out [M, N] = a [M, K] @ b [K, N] (+ bias [N]), blocks of a's rows on LibTorch's threads.
+// out [M, N] = a [M, K] @ b [K, N] (+ bias [N]), in blocks of a's rows (serial, see the header).
 // a and b may be transposed views; out is contiguous.
 void row_split_mm_out(torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias) {
   const int64_t M = a.size(0);
@@ -198,6 +198,7 @@ torch::Tensor bf16_linear_via_f32(const torch::Tensor& x, const torch::Tensor& w
 }
 
 torch::Tensor linear_base(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (bf16_decode_linear_applies(x, weight, bias)) return bf16_decode_linear(x, weight, bias);
   if (weight.scalar_type() == torch::kBFloat16 && bf16_matmul_in_f32(x)) return bf16_linear_via_f32(x, weight, bias);
   if (linear_uses_row_split(x, weight)) return row_split_linear(x, weight, bias);
   if (!linear_uses_gemv(x, weight)) return linear_reference(x, weight, bias);

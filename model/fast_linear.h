@@ -5,10 +5,17 @@
 // decode step that is a copy of every weight per token. sgemv reads W once (measured 2.7-3.5x
 // faster for a 4864x896 weight, docs/benchmarks.md). CUDA is left to cuBLAS.
 //
-// Many rows in f32 (prefill, training): one sgemm runs on one core (OpenBLAS keeps a single
-// thread, core/runtime.cpp), so the rows are split over LibTorch's threads, one
-// single-threaded sgemm per block — forward and backward (dx by rows, dW by output rows).
-// Each output element sums over K exactly as the whole sgemm would.
+// Many rows in f32 (prefill, training): the rows are cut into blocks, one sgemm per block —
+// forward and backward (dx by rows, dW by output rows); each output element sums over K
+// exactly as the whole sgemm would. Note: lathe's sources are built without -fopenmp, and
+// LibTorch's at::parallel_for is an inline template that only forks under _OPENMP, so these
+// blocks (and the gemv blocks below) run one after another on the calling thread, each sgemm
+// on OpenBLAS's own pool (core/runtime.cpp). Building this file with OpenMP was measured
+// slower (OpenMP threads each driving OpenBLAS's pool on 2 cores: tiny LoRA step 1807-1930
+// against 1875-2314 tokens/s, 0.5B f32 decode 7.1-7.3 against 7.9-8.5, 2026-12-03).
+//
+// bf16 decode rows (at most 8, no gradient) take model/bf16_decode_linear.h, lathe's one
+// OpenMP source, before any of the paths here.
 //
 // bf16 on CPUs without bf16 instructions (no AVX512-BF16, no AMX: Zen 3 and older, most
 // AVX2-only machines): LibTorch's bf16 GEMM there runs a generic kernel measured 20-40x
