@@ -73,7 +73,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
     const auto math = in_f32 ? torch::kFloat32 : q.scalar_type();
     auto scores = torch::matmul(qg.to(math), k.to(math).transpose(2, 3)).view({B, kv_heads_, G, T, S});
     scores = scores.to(torch::kFloat32) * scale;
-    if (ctx.blocked.defined()) scores = scores.masked_fill(ctx.blocked, -std::numeric_limits<float>::infinity());
+    if (ctx.blocked_bias.defined()) scores = scores + ctx.blocked_bias;
     auto probs = torch::softmax(scores, -1).to(math).view({B, kv_heads_, G * T, S});
     out = torch::matmul(probs, v.to(math)).to(q.scalar_type()).view({B, heads_, T, head_dim_});
   }
@@ -148,7 +148,7 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const torch:
   // Built once for all layers. On CPU a batch without padding skips masking altogether in
   // decode (every key is allowed); the check is a host read, which on CUDA would be a sync.
   const bool nothing_blocked = T == 1 && !input_ids.is_cuda() && ctx.allowed.all().item<bool>();
-  if (!nothing_blocked) ctx.blocked = ctx.allowed.logical_not();
+  if (!nothing_blocked) ctx.blocked_bias = blocked_bias_from(ctx.allowed);
   const bool checkpoint = activation_checkpointing_ && !cache && at::GradMode::is_enabled();
   for (auto& layer : model->layer_list)
     h = checkpoint ? checkpointed_layer_forward(layer, h, ctx) : layer->forward(h, ctx);
@@ -190,7 +190,7 @@ std::pair<torch::Tensor, torch::Tensor> CausalLMImpl::forward_shared_prefix(cons
   auto prefix_hidden = model->embed_tokens(prefix_ids);  // [1, P, C]
   std::tie(ctx.cos, ctx.sin) = rope_cos_sin(rope_, prefix_positions, prefix_hidden.scalar_type());
   ctx.allowed = allowed_mask(torch::ones({1, P}, long_options.dtype(torch::kBool)), 0, P);
-  ctx.blocked = ctx.allowed.logical_not();
+  ctx.blocked_bias = blocked_bias_from(ctx.allowed);
   for (auto& layer : model->layer_list) prefix_hidden = layer->forward(prefix_hidden, ctx);
 
   shared.recording = false;
@@ -198,7 +198,7 @@ std::pair<torch::Tensor, torch::Tensor> CausalLMImpl::forward_shared_prefix(cons
   std::tie(ctx.cos, ctx.sin) = rope_cos_sin(rope_, suffix_positions, hidden.scalar_type());
   // Every row sees the whole prefix, then its own tokens causally.
   ctx.allowed = allowed_mask(torch::cat({torch::ones({B, P}, key_valid.options()), key_valid}, 1), P, T);
-  ctx.blocked = ctx.allowed.logical_not();
+  ctx.blocked_bias = blocked_bias_from(ctx.allowed);
   for (auto& layer : model->layer_list) hidden = layer->forward(hidden, ctx);
   return {model->norm(prefix_hidden), model->norm(hidden)};
 }
@@ -238,6 +238,11 @@ torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid, const torch::T
   auto allowed = key_valid.clone();
   allowed.scatter_(1, query_positions.view({B, 1}), true);
   return allowed.view({B, 1, 1, 1, S});
+}
+
+torch::Tensor blocked_bias_from(const torch::Tensor& allowed) {
+  return torch::zeros(allowed.sizes(), allowed.options().dtype(torch::kFloat32))
+      .masked_fill_(allowed.logical_not(), -std::numeric_limits<float>::infinity());
 }
 
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {

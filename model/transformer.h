@@ -44,7 +44,9 @@ constexpr int64_t kMinSharedPrefix = 16;
 struct AttentionContext {
   torch::Tensor cos, sin;      // [B, T, D]
   torch::Tensor allowed;       // [B, 1, 1, T, S] bool: query t may attend to key s
-  torch::Tensor blocked;       // its negation, or undefined when nothing is blocked
+  torch::Tensor blocked_bias;  // [B, 1, 1, T, S] f32: 0 where allowed, -inf where not; undefined
+                               // when nothing is blocked (added to the scores: an add and its
+                               // pass-through backward cost a fraction of masked_fill's)
   KVCache* cache = nullptr;    // null: keys are just this call's positions
   SharedPrefixKV* prefix = nullptr;  // null: no shared prefix (never together with cache)
 };
@@ -155,6 +157,8 @@ torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid);
 // continuous batch have different lengths): key_valid plus each query itself. Equals
 // allowed_mask(key_valid, S - 1, 1) where every query is at S - 1.
 torch::Tensor decode_allowed_mask(const torch::Tensor& key_valid, const torch::Tensor& query_positions);
+// The additive form of an allowed mask: 0 where allowed, -inf where not, f32, same shape.
+torch::Tensor blocked_bias_from(const torch::Tensor& allowed);
 
 // positions of a left-padded batch: attention_mask [B, S] -> cumulative count - 1, >= 0.
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask);
