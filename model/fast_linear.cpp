@@ -43,88 +43,7 @@ torch::Tensor parallel_gemv(const torch::Tensor& weight, const torch::Tensor& x,
   return y;
 }
 
-// Row split: below this many multiply-adds one sgemm is cheaper than waking a second thread.
-constexpr int64_t kRowSplitMinMacs = int64_t(1) << 22;
-constexpr int64_t kRowSplitMinRows = 32;
-
-// out [M, N] = a [M, K] @ b [K, N] (+ bias [N]), in blocks of a's rows (serial, see the header).
-// a and b may be transposed views; out is contiguous.
-void row_split_mm_out(torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias) {
-  const int64_t M = a.size(0);
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const bool inference = c10::InferenceMode::is_enabled();
-  at::parallel_for(0, M, std::max<int64_t>(kRowSplitMinRows / 2, (M + threads - 1) / threads),
-                   [&](int64_t begin, int64_t end) {
-                     // Workers have their own grad and inference modes: out= kernels on plain data.
-                     c10::InferenceMode mode(inference);
-                     at::NoGradGuard no_grad;
-                     auto part = out.narrow(0, begin, end - begin);
-                     const auto rows = a.narrow(0, begin, end - begin);
-                     if (bias.defined()) torch::addmm_out(part, bias, rows, b);
-                     else torch::mm_out(part, rows, b);
-                   });
-}
-
-torch::Tensor row_split_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const auto x2 = x.reshape({-1, x.size(-1)}).detach();  // [M, in]
-  auto sizes = x.sizes().vec();
-  sizes.back() = weight.size(0);
-  auto y = torch::empty(sizes, x2.options());            // [..., out], not a view of anything
-  auto y2 = y.view({x2.size(0), weight.size(0)});        // [M, out]
-  row_split_mm_out(y2, x2, weight.detach().t(), bias.defined() ? bias.detach() : bias);
-  return y;
-}
-
-class RowSplitLinear : public torch::autograd::Function<RowSplitLinear> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& weight, const c10::optional<torch::Tensor>& bias) {
-    ctx->save_for_backward({weight.requires_grad() ? x : torch::Tensor(), weight});
-    ctx->saved_data["has_bias"] = bias.has_value();
-    return row_split_forward(x, weight, bias ? *bias : torch::Tensor());
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_outputs) {
-    const auto saved = ctx->get_saved_variables();
-    const auto& x = saved[0];
-    const auto weight = saved[1].detach();
-    const auto gy = grad_outputs[0].reshape({-1, weight.size(0)}).detach();  // [M, out]
-    torch::Tensor dx, dw, db;
-    if (ctx->needs_input_grad(0)) {
-      auto sizes = grad_outputs[0].sizes().vec();
-      sizes.back() = weight.size(1);
-      dx = torch::empty(sizes, gy.options());                                // [..., in]
-      auto dx2 = dx.view({gy.size(0), weight.size(1)});                      // [M, in]
-      row_split_mm_out(dx2, gy, weight, {});
-    }
-    if (ctx->needs_input_grad(1)) {
-      dw = torch::empty_like(weight);                                        // [out, in]
-      row_split_mm_out(dw, gy.t(), x.reshape({-1, weight.size(1)}).detach(), {});
-    }
-    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) db = gy.sum(0);
-    return {dx, dw, db};
-  }
-};
-
 }  // namespace
-
-bool linear_uses_row_split(const torch::Tensor& x, const torch::Tensor& weight) {
-  if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || weight.scalar_type() != torch::kFloat32 ||
-      weight.dim() != 2 || x.dim() < 2 || at::get_num_threads() < 2 || AutocastState::current().cpu)
-    return false;
-  const int64_t rows = x.numel() / x.size(-1);
-  return rows >= kRowSplitMinRows && rows * weight.size(0) * weight.size(1) >= kRowSplitMinMacs;
-}
-
-torch::Tensor row_split_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const bool needs_grad = at::GradMode::is_enabled() &&
-                          (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  if (!needs_grad) return row_split_forward(x, weight, bias);
-  c10::optional<torch::Tensor> b;
-  if (bias.defined()) b = bias;
-  return RowSplitLinear::apply(x, weight, b);
-}
 
 bool cpu_has_native_bf16_matmul() {
   static const bool native = [] {
@@ -200,7 +119,6 @@ torch::Tensor bf16_linear_via_f32(const torch::Tensor& x, const torch::Tensor& w
 torch::Tensor linear_base(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (bf16_decode_linear_applies(x, weight, bias)) return bf16_decode_linear(x, weight, bias);
   if (weight.scalar_type() == torch::kBFloat16 && bf16_matmul_in_f32(x)) return bf16_linear_via_f32(x, weight, bias);
-  if (linear_uses_row_split(x, weight)) return row_split_linear(x, weight, bias);
   if (!linear_uses_gemv(x, weight)) return linear_reference(x, weight, bias);
   // One row: W [out, in] @ x [in] -> [out], then the caller's leading dims back.
   const auto v = x.reshape({-1});

@@ -1,18 +1,14 @@
-// The base matmul of a linear layer, y = x W^T + b, with three CPU fast paths.
+// The base matmul of a linear layer, y = x W^T + b, with CPU fast paths.
 //
 // Decode: Debian's LibTorch 1.13 sends every f32 linear to OpenBLAS sgemm, and sgemm packs
 // the whole weight matrix before multiplying even when x is a single row — for a one-token
 // decode step that is a copy of every weight per token. sgemv reads W once (measured 2.7-3.5x
 // faster for a 4864x896 weight, docs/benchmarks.md). CUDA is left to cuBLAS.
 //
-// Many rows in f32 (prefill, training): the rows are cut into blocks, one sgemm per block —
-// forward and backward (dx by rows, dW by output rows); each output element sums over K
-// exactly as the whole sgemm would. Note: lathe's sources are built without -fopenmp, and
-// LibTorch's at::parallel_for is an inline template that only forks under _OPENMP, so these
-// blocks (and the gemv blocks below) run one after another on the calling thread, each sgemm
-// on OpenBLAS's own pool (core/runtime.cpp). Building this file with OpenMP was measured
-// slower (OpenMP threads each driving OpenBLAS's pool on 2 cores: tiny LoRA step 1807-1930
-// against 1875-2314 tokens/s, 0.5B f32 decode 7.1-7.3 against 7.9-8.5, 2026-12-03).
+// Many rows in f32 (prefill, training) go to plain linear (OpenBLAS sgemm on its own pool).
+// lathe's sources are built without -fopenmp, and LibTorch's inline at::parallel_for forks
+// only under _OPENMP: the gemv blocks below run one after another, each sgemv on OpenBLAS's
+// pool. A row split of sgemm, and OpenMP here, both measured slower (docs/benchmarks.md).
 //
 // bf16 decode rows (at most 8, no gradient) take model/bf16_decode_linear.h, lathe's one
 // OpenMP source, before any of the paths here.
@@ -37,12 +33,6 @@ torch::Tensor linear_reference(const torch::Tensor& x, const torch::Tensor& weig
 
 // Whether linear_base takes the gemv path for these arguments.
 bool linear_uses_gemv(const torch::Tensor& x, const torch::Tensor& weight);
-
-// Whether linear_base splits this f32 product over threads (several threads, enough work, no
-// autocast, which must see the op itself).
-bool linear_uses_row_split(const torch::Tensor& x, const torch::Tensor& weight);
-// The row-split linear itself (any f32 CPU arguments), differentiable in x, weight and bias.
-torch::Tensor row_split_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
 // Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo).
 bool cpu_has_native_bf16_matmul();

@@ -1,6 +1,5 @@
 // The linear fast paths of model/fast_linear.h against the plain linear (the decode gemv is
-// tested in test_transformer.cpp): the row-split f32 product (values, every gradient, inference
-// mode, when it is chosen), and bf16 products computed in f32 (the path for CPUs without bf16
+// tested in test_transformer.cpp): bf16 products computed in f32 (the path for CPUs without bf16
 // instructions) against the plain bf16 linear and against f32, with and without bias, 3-D
 // inputs, under an outer autocast; and a bf16 model (whichever path this CPU takes) against the
 // same model in f32, logits and LoRA gradients.
@@ -19,44 +18,6 @@ namespace {
 double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<double>() /
          b.to(torch::kFloat32).abs().max().item<double>();
-}
-
-TEST(RowSplitLinear, EqualsReferenceWithGradients) {
-  torch::manual_seed(5);
-  for (const bool with_bias : {true, false}) {
-    const auto x0 = torch::randn({3, 41, 64}), w0 = torch::randn({96, 64}), b0 = torch::randn({96});
-    const auto gy = torch::randn({3, 41, 96});
-    auto run = [&](bool split) {
-      auto x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
-      const torch::Tensor bias = with_bias ? b : torch::Tensor();
-      auto y = split ? row_split_linear(x, w, bias) : linear_reference(x, w, bias);
-      y.backward(gy);
-      return std::vector<torch::Tensor>{y, x.grad(), w.grad(), with_bias ? b.grad() : torch::ones({1})};
-    };
-    const auto fast = run(true), ref = run(false);
-    for (size_t i = 0; i < fast.size(); ++i) {
-      ASSERT_EQ(fast[i].sizes(), ref[i].sizes()) << i;
-      EXPECT_TRUE(torch::allclose(fast[i], ref[i], 1e-5, 1e-5)) << "output/grad " << i << (with_bias ? " with bias" : "");
-    }
-  }
-  // Inference mode, as in prefill; a frozen weight needs no weight gradient.
-  const auto x = torch::randn({2, 50, 64}), w = torch::randn({80, 64});
-  {
-    c10::InferenceMode inference;
-    EXPECT_TRUE(torch::allclose(row_split_linear(x, w, {}), linear_reference(x, w, {}), 1e-5, 1e-5));
-  }
-  auto xg = x.clone().requires_grad_();
-  row_split_linear(xg, w, {}).sum().backward();
-  EXPECT_TRUE(torch::allclose(xg.grad(), w.sum(0).expand({2, 50, 64}), 1e-4, 1e-4));
-}
-
-TEST(RowSplitLinear, ChosenForLargeF32ProductsOnSeveralThreadsOutsideAutocast) {
-  const auto x = torch::zeros({256, 256}), w = torch::zeros({688, 256});
-  EXPECT_EQ(linear_uses_row_split(x, w), at::get_num_threads() > 1);
-  EXPECT_FALSE(linear_uses_row_split(torch::zeros({8, 256}), w));  // too few rows
-  EXPECT_FALSE(linear_uses_row_split(x.to(torch::kBFloat16), w.to(torch::kBFloat16)));
-  AutocastScope scope(torch::Device(torch::kCPU), torch::kBFloat16);
-  EXPECT_FALSE(linear_uses_row_split(x, w));
 }
 
 TEST(Bf16Matmul, ViaF32EqualsBf16LinearWithGradients) {
