@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "model/autocast.h"
 #include "model/fast_linear.h"
 
 namespace lathe {
@@ -73,9 +74,16 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
     auto correct = torch::zeros({}, targets.options());
     torch::Tensor d_hidden = grad_hidden ? torch::empty_like(hidden) : torch::Tensor();          // [N, C]
     torch::Tensor d_weight = grad_weight ? torch::zeros_like(weight) : torch::Tensor();          // [V, C]
-    // bf16 on a CPU without bf16 instructions: one f32 copy of the head for all chunks.
+    // bf16 on a CPU without bf16 instructions: one f32 copy of the head for all chunks. Under
+    // autocast, one low-precision copy: autocast would otherwise cast the whole f32 head again
+    // for every chunk's two matmuls (0.5B shape: ten 136M-element casts per step).
     const bool in_f32 = weight.scalar_type() == torch::kBFloat16 && bf16_matmul_in_f32(hidden);
-    const torch::Tensor w = in_f32 ? weight.to(torch::kFloat32) : weight;
+    const auto autocast = AutocastState::current();
+    const bool autocast_on = weight.is_cuda() ? autocast.cuda : (weight.is_cpu() && autocast.cpu);
+    const auto autocast_dtype = weight.is_cuda() ? autocast.cuda_dtype : autocast.cpu_dtype;
+    const torch::Tensor w = in_f32 ? weight.to(torch::kFloat32)
+                            : autocast_on && weight.scalar_type() == torch::kFloat32 ? weight.to(autocast_dtype)
+                                                                                     : weight;
     for (int64_t start = 0; start < N; start += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, N - start);
       const auto h = hidden.narrow(0, start, rows).to(w.scalar_type());               // [n, C]
