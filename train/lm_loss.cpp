@@ -117,7 +117,7 @@ class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> 
 
 LmLoss linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
                             int64_t chunk_rows, bool count_correct) {
-  if (chunk_rows <= 0) chunk_rows = std::max<int64_t>(1, (int64_t(8) << 20) / weight.size(0));  // 32 MB of f32
+  if (chunk_rows <= 0) chunk_rows = std::max<int64_t>(1, (int64_t(128) << 20) / weight.size(0));  // 512 MB of f32 logits
   // Without grad mode nothing may be differentiated (a trainable head in evaluation, say).
   const bool grad = at::GradMode::is_enabled();
   auto outputs = grad ? LinearCrossEntropy::apply(hidden, weight, targets, chunk_rows, count_correct)

@@ -43,7 +43,8 @@ LmLoss causal_lm_loss_reference(CausalLM& model, const torch::Tensor& input_ids,
 
 // hidden [N, C], weight [V, C] (the lm_head's), targets [N] int64 -> sum over rows of
 // -log softmax(hidden W^T)[target] (f32 scalar, differentiable in hidden and weight) and the
-// count of rows whose argmax is the target. chunk_rows = 0 sizes chunks to ~32 MB of logits.
+// count of rows whose argmax is the target. chunk_rows = 0 sizes chunks to ~512 MB of f32
+// logits: large enough that each chunk's sgemm amortises packing the head (docs/sft.md).
 LmLoss linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
                             int64_t chunk_rows = 0, bool count_correct = true);
 
