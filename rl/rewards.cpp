@@ -7,6 +7,8 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -152,6 +154,75 @@ double xml_count_score(const std::string& text) {
   return count;
 }
 
+std::vector<std::string> sql_literals(const std::string& sql) {
+  const auto ident_char = [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '$' || c >= 0x80; };
+  std::vector<std::string> out;
+  size_t i = 0;
+  const size_t n = sql.size();
+  // The end of a quoted run opened at i (quote q, doubled quote = one character); fills text.
+  const auto quoted = [&](char q, std::string* text) {
+    size_t k = i + 1;
+    while (k < n) {
+      if (sql[k] == q) {
+        if (k + 1 < n && sql[k + 1] == q) {
+          if (text) *text += q;
+          k += 2;
+          continue;
+        }
+        return k + 1;
+      }
+      if (text) *text += sql[k];
+      ++k;
+    }
+    return n;  // unterminated: to the end
+  };
+  while (i < n) {
+    const unsigned char c = static_cast<unsigned char>(sql[i]);
+    if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
+      const size_t end = sql.find('\n', i);
+      i = end == std::string::npos ? n : end + 1;
+    } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
+      const size_t end = sql.find("*/", i + 2);
+      i = end == std::string::npos ? n : end + 2;
+    } else if (c == '\'') {
+      std::string text;
+      i = quoted('\'', &text);
+      out.push_back("'" + text);
+    } else if (c == '"' || c == '`') {
+      i = quoted(static_cast<char>(c), nullptr);  // a quoted identifier
+    } else if (c == '[') {
+      const size_t end = sql.find(']', i);
+      i = end == std::string::npos ? n : end + 1;
+    } else if (std::isdigit(c) || (c == '.' && i + 1 < n && std::isdigit(static_cast<unsigned char>(sql[i + 1])))) {
+      size_t k = i;
+      if (c == '0' && i + 1 < n && (sql[i + 1] == 'x' || sql[i + 1] == 'X')) {
+        k += 2;
+        while (k < n && std::isxdigit(static_cast<unsigned char>(sql[k]))) ++k;
+        out.push_back("#" + std::to_string(std::strtoll(sql.substr(i, k - i).c_str(), nullptr, 16)));
+      } else {
+        while (k < n && (std::isdigit(static_cast<unsigned char>(sql[k])) || sql[k] == '.')) ++k;
+        if (k < n && (sql[k] == 'e' || sql[k] == 'E')) {
+          size_t e = k + 1;
+          if (e < n && (sql[e] == '+' || sql[e] == '-')) ++e;
+          if (e < n && std::isdigit(static_cast<unsigned char>(sql[e]))) {
+            k = e;
+            while (k < n && std::isdigit(static_cast<unsigned char>(sql[k]))) ++k;
+          }
+        }
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "#%.15g", std::strtod(sql.substr(i, k - i).c_str(), nullptr));
+        out.push_back(buf);
+      }
+      i = k;
+    } else if (ident_char(c)) {
+      while (i < n && ident_char(static_cast<unsigned char>(sql[i]))) ++i;  // keywords, names, x'..' prefixes
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string extract_xml_answer(const std::string& text) {
   std::string answer = last_split_piece(text, "<answer>");
   const size_t close = answer.find("</answer>");
@@ -187,9 +258,9 @@ class XmlCountReward : public RewardFunction {
   }
 };
 
-// Rows with equal canonical cells, as a multiset intersection size.
-size_t common_rows(std::vector<std::vector<std::optional<std::string>>> a,
-                   std::vector<std::vector<std::optional<std::string>>> b) {
+// |a ∩ b| of two multisets (result rows, query constants).
+template <class T>
+size_t multiset_common(std::vector<T> a, std::vector<T> b) {
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());
   size_t i = 0, j = 0, n = 0;
@@ -235,7 +306,7 @@ class SqlExecutionReward : public RewardFunction {
     }
     if (data::results_match(gold, got)) return match_reward_;
     if (!row_f1_ || got.columns.size() != gold.columns.size() || got.rows.empty() || gold.rows.empty()) return 0.0;
-    const double common = static_cast<double>(common_rows(gold.rows, got.rows));
+    const double common = static_cast<double>(multiset_common(gold.rows, got.rows));
     return match_reward_ * 2.0 * common / static_cast<double>(gold.rows.size() + got.rows.size());
   }
 
@@ -243,6 +314,37 @@ class SqlExecutionReward : public RewardFunction {
   double match_reward_;
   bool row_f1_;
   data::SqlLimits limits_;
+};
+
+// The literal F1 of sql_literals: with q = predicted literals and g = gold literals (multisets),
+// 2|q ∩ g| / (|q| + |g|); two queries without literals agree fully.
+double literal_f1(const std::vector<std::string>& predicted, const std::vector<std::string>& gold) {
+  if (predicted.empty() && gold.empty()) return 1.0;
+  return 2.0 * static_cast<double>(multiset_common(predicted, gold)) / static_cast<double>(predicted.size() + gold.size());
+}
+
+// Credit for the constants of a query, not its result: most wrong answers of a small SFT model
+// have the gold query's shape with a wrong value in it (a brand or date it did not copy from the
+// question), which sql_execution scores 0 like any other failure. This reward tells a
+// completion with two of three gold values from one with none.
+class SqlLiteralsReward : public RewardFunction {
+ public:
+  explicit SqlLiteralsReward(const json& o) : column_(o.at("column").get<std::string>()), value_(o.at("value").get<double>()) {}
+  std::vector<double> score(const json& row, const std::vector<std::string>& completions) override {
+    if (!row.contains(column_) || !row[column_].is_string())
+      fail("sql_literals: the dataset row has no string column '" + column_ + "' (the gold SQL)");
+    const std::vector<std::string> gold = sql_literals(row[column_].get<std::string>());
+    std::vector<double> out;
+    for (const auto& completion : completions) {
+      const auto sql = data::extract_answer_sql(completion);
+      out.push_back(sql ? value_ * literal_f1(sql_literals(*sql), gold) : 0.0);
+    }
+    return out;
+  }
+
+ private:
+  std::string column_;
+  double value_;
 };
 
 std::string normalize_answer(const std::string& text) {
@@ -379,6 +481,10 @@ std::map<std::string, RewardEntry>& registry() {
             fail("sql_execution: set rewards.sql_execution.database to the SQLite file the SQL runs on");
           return std::make_unique<SqlExecutionReward>(o);
         }};
+    e["sql_literals"] = {"sql_literals", "value × F1 of the constants (strings, numbers) of the <answer> SQL against the gold SQL's",
+                         {{"column", "gold_sql", "dataset column holding the gold SQL", {}},
+                          {"value", 1.0, "reward for exactly the gold query's constants", {}}},
+                         [](const json& o) { return std::make_unique<SqlLiteralsReward>(o); }};
     e["answer_match"] = {"answer_match", "value when the <answer> text equals the row's gold answer (trimmed, lowercased, spaces collapsed)",
                          {{"column", "answer", "dataset column holding the gold answer", {}},
                           {"value", 1.0, "reward for a match", {}}},

@@ -11,6 +11,8 @@
 //   xml_strict     0.5 for ^<reasoning>\n.*?\n</reasoning>\n<answer>\n.*?\n</answer>\n$
 //   xml_loose      0.5 when the completion starts with <reasoning>.*?</reasoning>\s*<answer>.*?</answer>
 //   xml_count      the recipe's per-tag counting reward (max 0.5), lengths in code points.
+//   sql_literals   1.0 × F1 of the <answer> SQL's constants against the gold SQL's (the values
+//                  a query must copy from the question: brands, dates, prices, ids).
 //   answer_match   1.0 when the <answer> text equals the row's "answer" (normalised).
 //   answer_contains  fraction of the row's "required_terms" present in the <answer> text.
 //   command        an external program: one JSON line {"row", "completions"} per group in,
@@ -82,6 +84,10 @@ bool xml_loose_matches(const std::string& text, bool dotall);
 double xml_count_score(const std::string& text);
 // Unicode code points in UTF-8 text (what Python's len() counts).
 int64_t code_point_length(const std::string& text);
+// The constants of an SQL query, in order: string literals as "'" + their text ('' unescaped),
+// numbers as "#" + their value (%.15g: 5, 5.0 and 5e0 read alike; 0x hex as decimal).
+// Quoted identifiers ("x", `x`, [x]), comments and digits inside names are not constants.
+std::vector<std::string> sql_literals(const std::string& sql);
 // The recipe's extract_xml_answer: text after the last "<answer>" (the whole text if none),
 // cut at the next "</answer>", stripped of whitespace.
 std::string extract_xml_answer(const std::string& text);

@@ -78,17 +78,20 @@ TEST(GrpoLearning, XmlRewardsRaiseTheFormatOfAModelThatRarelyUsesIt) {
         {"run.seed=" + std::to_string(seed), "model.path=" + dir.file("sft/model"), "model.chat_template=plain",
          "data.train=" + dir.file("prompts.jsonl"), "rewards.use=[xml_strict, xml_loose, xml_count]",
          "grpo.num_generations=8", "grpo.max_completion_length=64", "grpo.temperature=1.0", "grpo.beta=0.04",
-         "training.batch_size=32", "training.max_steps=20", "training.lr=1e-2", "training.threads=2",
+         "training.batch_size=32", "training.max_steps=30", "training.lr=5e-3", "training.threads=2",
          "lora.r=8", "lora.alpha=16", "lora.target_modules=[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]",
          "log.rollouts_every=0"});
     const GrpoResult r = run_grpo(grpo, options);
-    ASSERT_EQ(r.step_metrics.size(), 20u);
+    ASSERT_EQ(r.step_metrics.size(), 30u);
     const double first = mean_reward(r.step_metrics, 0, 3);
-    const double last = mean_reward(r.step_metrics, 15, 20);
-    // The format is worth 1.5 at most (0.5 + 0.5 + 0.5); measured here: about 0.1-0.2 over
-    // the first 3 steps, 0.55-0.6 over the last 5. β = 0.04 (TRL's former default) keeps the
-    // policy near the base: with β = 0 and this learning rate one seed collapsed at step 3 to
-    // two-token answers whose groups all score 0, leaving nothing to learn from.
+    const double last = mean_reward(r.step_metrics, 25, 30);
+    // The format is worth 1.5 at most (0.5 + 0.5 + 0.5). At lr 1e-2 and 20 steps (this test
+    // until 2026-12-04) an AMX Xeon measured 0.1-0.2 over the first 3 steps and 0.55-0.6 over
+    // the last 5, but an AVX-512 EPYC (other OpenBLAS kernels, another trajectory) had seed 2
+    // collapse at step 5 to one answer scoring 0.36 in every group, for all 30 steps. At 5e-3
+    // and 30 steps, seeds 1-4 there: 0.30-0.52 over the first 3, 1.11-1.24 over the last 5.
+    // β = 0.04 (TRL's former default) keeps the policy near the base: with β = 0 one seed
+    // collapsed to two-token answers whose groups all score 0, leaving nothing to learn from.
     EXPECT_LT(first, 0.5) << "seed " << seed << ": the base should mostly answer without the format";
     EXPECT_GT(last, first + 0.3) << "seed " << seed << ": first 3 steps " << first << ", last 5 steps " << last;
   }

@@ -195,6 +195,50 @@ TEST_F(SqlRewardTest, RowWithoutGoldResultIsAnError) {
   EXPECT_THROW(reward->score(json{{"gold_sql", "SELECT 1"}}, {"x"}), Error);
 }
 
+TEST(SqlLiterals, ConstantsNotNamesCommentsOrQuotedIdentifiers) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(sql_literals("SELECT COUNT(*) FROM vehicles WHERE brand = '宝马' AND price >= 300000 LIMIT 5"),
+            (V{"'宝马", "#300000", "#5"}));
+  // Doubled quotes unescape; 5, 5.0, 5e0 and 0x5 read alike; digits in names and quoted names are
+  // no constants; comments are skipped.
+  EXPECT_EQ(sql_literals("SELECT col2, \"3rd\", `t1`.[4x] FROM t9 WHERE a = 'it''s' -- 7 in a comment\n"
+                         "AND b IN (5, 5.0, 5e0, 0x5, .5) /* 8 */"),
+            (V{"'it's", "#5", "#5", "#5", "#5", "#0.5"}));
+  EXPECT_EQ(sql_literals("SELECT date('now', '-30 days')"), (V{"'now", "'-30 days"}));
+  EXPECT_EQ(sql_literals("SELECT '5', 5"), (V{"'5", "#5"}));  // a string is not the number
+  EXPECT_EQ(sql_literals(""), V{});
+  // Unterminated quotes and comments end at the end of the text, without reading past it.
+  EXPECT_EQ(sql_literals("SELECT 'open"), (V{"'open"}));
+  EXPECT_EQ(sql_literals("SELECT 1 /* open"), (V{"#1"}));
+  EXPECT_EQ(sql_literals("SELECT [open"), V{});
+  EXPECT_EQ(sql_literals("SELECT 1e"), (V{"#1"}));
+}
+
+TEST(SqlLiterals, RewardIsF1OfTheGoldConstants) {
+  auto reward = make_reward("sql_literals");
+  const json row{{"gold_sql", "SELECT vehicle_id FROM vehicles WHERE brand = '宝马' AND status = '在库' LIMIT 3"}};
+  const auto answer = [](const std::string& sql) { return data::format_answer("plan", sql); };
+  const std::vector<double> got = reward->score(
+      row, {answer("SELECT vehicle_id FROM vehicles WHERE status = '在库' AND brand = '宝马' LIMIT 3"),  // all, other order
+            answer("SELECT vehicle_id FROM vehicles WHERE brand = '本田' AND status = '在库' LIMIT 3"),  // 2 of 3
+            answer("SELECT * FROM vehicles"),                                                          // none
+            answer("SELECT 1 WHERE '宝马' = '宝马' AND '宝马' = '在库' OR 3 = 3"),  // a multiset: extra copies cost
+            "no answer block"});
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_DOUBLE_EQ(got[0], 1.0);
+  EXPECT_DOUBLE_EQ(got[1], 2.0 * 2 / 6);
+  EXPECT_DOUBLE_EQ(got[2], 0.0);
+  EXPECT_DOUBLE_EQ(got[3], 2.0 * 3 / (3 + 7));
+  EXPECT_DOUBLE_EQ(got[4], 0.0);
+  // No constants on either side agree fully; the value option scales.
+  auto scaled = make_reward("sql_literals", {{"value", 0.5}});
+  EXPECT_EQ(scaled->score(json{{"gold_sql", "SELECT COUNT(*) FROM vehicles"}},
+                          {answer("SELECT COUNT(*) FROM stores"), answer("SELECT COUNT(*) FROM stores LIMIT 1")}),
+            (std::vector<double>{0.5, 0.0}));
+  EXPECT_THROW(reward->score(json{{"prompt", "x"}}, {"x"}), Error);  // no gold_sql column
+  EXPECT_THROW(reward->score(json{{"gold_sql", 3}}, {"x"}), Error);
+}
+
 TEST(AnswerRewards, MatchAndContains) {
   auto match = make_reward("answer_match");
   EXPECT_EQ(match->score({{"answer", " Forty  Two"}}, {"<answer>\nforty two\n</answer>", "<answer>41</answer>"}),
