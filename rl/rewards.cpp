@@ -316,6 +316,14 @@ class SqlExecutionReward : public RewardFunction {
   data::SqlLimits limits_;
 };
 
+// The row's string column `column`, or an error naming the reward and the column.
+const std::string& string_column(const json& row, const std::string& column, const std::string& reward,
+                                 const std::string& what = "") {
+  if (!row.contains(column) || !row[column].is_string())
+    fail(reward + ": the dataset row has no string column '" + column + "'" + what);
+  return row[column].get_ref<const std::string&>();
+}
+
 // The literal F1 of sql_literals: with q = predicted literals and g = gold literals (multisets),
 // 2|q ∩ g| / (|q| + |g|); two queries without literals agree fully.
 double literal_f1(const std::vector<std::string>& predicted, const std::vector<std::string>& gold) {
@@ -331,9 +339,7 @@ class SqlLiteralsReward : public RewardFunction {
  public:
   explicit SqlLiteralsReward(const json& o) : column_(o.at("column").get<std::string>()), value_(o.at("value").get<double>()) {}
   std::vector<double> score(const json& row, const std::vector<std::string>& completions) override {
-    if (!row.contains(column_) || !row[column_].is_string())
-      fail("sql_literals: the dataset row has no string column '" + column_ + "' (the gold SQL)");
-    const std::vector<std::string> gold = sql_literals(row[column_].get<std::string>());
+    const std::vector<std::string> gold = sql_literals(string_column(row, column_, "sql_literals", " (the gold SQL)"));
     std::vector<double> out;
     for (const auto& completion : completions) {
       const auto sql = data::extract_answer_sql(completion);
@@ -366,9 +372,7 @@ class AnswerMatchReward : public RewardFunction {
  public:
   explicit AnswerMatchReward(const json& o) : column_(o.at("column").get<std::string>()), value_(o.at("value").get<double>()) {}
   std::vector<double> score(const json& row, const std::vector<std::string>& completions) override {
-    if (!row.contains(column_) || !row[column_].is_string())
-      fail("answer_match: the dataset row has no string column '" + column_ + "'");
-    const std::string gold = normalize_answer(row[column_].get<std::string>());
+    const std::string gold = normalize_answer(string_column(row, column_, "answer_match"));
     std::vector<double> out;
     for (const auto& c : completions) out.push_back(normalize_answer(extract_xml_answer(c)) == gold ? value_ : 0.0);
     return out;
